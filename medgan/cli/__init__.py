@@ -1,0 +1,1 @@
+"""Command-line front ends. Each module has ``main(argv=None) -> int``; torch is imported lazily."""

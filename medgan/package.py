@@ -1,0 +1,164 @@
+"""Model packages: what ``medgan-infer --model`` takes.
+
+A package is a folder with ``model.safetensors`` (the weights of the nets needed at inference, no pickle)
+and ``medgan.yaml`` (the manifest). Lightning ``.ckpt`` files are accepted too; they are loaded with
+``torch.load(weights_only=True)`` and must hold the manifest under ``hyper_parameters["medgan_manifest"]``.
+
+Manifest keys (``format_version`` 1):
+    medgan_version:  version that wrote it
+    recipe:          recipe name (``cyclegan``, ``pix2pix``, ``dae`` ...)
+    nets:            {role: net config (``type`` + kwargs)}; weights are stored as ``<role>.<param>``
+    infer_net:       the role run by ``medgan-infer`` (e.g. ``gen_low_to_full`` for CycleGAN)
+    spatial_dims:    2 or 3
+    input_mode:      ``2d`` | ``2.5d`` | ``3d``
+    context_slices:  neighbours on each side for 2.5D (0 otherwise)
+    scale:           in-plane up-sampling factor of the net (1 unless super-resolution)
+    normalization:   :meth:`medgan.transforms.intensity.HUNormalizer.to_config`
+    patch_size:      training patch size (a sensible inference ROI)
+    description:     free text (goes into DICOM DerivationDescription)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medgan import __version__
+from medgan.errors import ModelPackageError, OutputExistsError
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = "medgan.yaml"
+REQUIRED_KEYS = ("format_version", "recipe", "nets", "infer_net", "spatial_dims", "normalization")
+
+
+def make_manifest(
+    recipe: str,
+    nets: dict[str, dict[str, Any]],
+    infer_net: str,
+    spatial_dims: int,
+    normalization: dict[str, Any],
+    input_mode: str = "2d",
+    context_slices: int = 0,
+    scale: int = 1,
+    patch_size: list[int] | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """Assemble a manifest dict with the current format and medgan version."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "medgan_version": __version__,
+        "recipe": recipe,
+        "nets": nets,
+        "infer_net": infer_net,
+        "spatial_dims": int(spatial_dims),
+        "input_mode": input_mode,
+        "context_slices": int(context_slices),
+        "scale": int(scale),
+        "normalization": normalization,
+        "patch_size": list(patch_size) if patch_size is not None else None,
+        "description": description or f"medgan {__version__} {recipe}",
+    }
+
+
+def save_model_package(folder: str | os.PathLike, state_dict: dict[str, Any], manifest: dict[str, Any],
+                       overwrite: bool = False) -> Path:
+    """Write a package atomically: a temporary sibling folder is filled, re-read, then renamed into place.
+
+    Args:
+        folder: destination folder (created).
+        state_dict: tensors keyed ``<role>.<param>``; made contiguous and saved with safetensors.
+        manifest: from :func:`make_manifest`.
+        overwrite: replace an existing package.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    if folder.exists() and not overwrite:
+        raise OutputExistsError(f"{folder} exists; pass --overwrite to replace it")
+    _check_manifest(manifest, folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"medgan_version": __version__})
+        with open(tmp / MANIFEST_FILE, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(manifest, fh, sort_keys=False)
+        load_model_package(tmp)  # re-read before reporting success
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_model_package(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load ``(manifest, state_dict)`` from a package folder or a ``.ckpt``; never unpickles arbitrary objects.
+
+    Raises:
+        ModelPackageError: missing files, malformed or incompatible manifest.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelPackageError(f"model not found: {path}")
+    if path.is_file() and path.suffix == ".ckpt":
+        return _load_checkpoint(path)
+    if path.is_file():
+        path = path.parent
+    missing = [n for n in (WEIGHTS_FILE, MANIFEST_FILE) if not (path / n).is_file()]
+    if missing:
+        raise ModelPackageError(f"model package {path} is missing {', '.join(missing)}")
+    try:
+        with open(path / MANIFEST_FILE, encoding="utf-8") as fh:
+            manifest = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        raise ModelPackageError(f"{path / MANIFEST_FILE} is not valid YAML: {err}") from err
+    _check_manifest(manifest, path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as err:
+        raise ModelPackageError(f"{path / WEIGHTS_FILE} is not a readable safetensors file: {err}") from err
+    return manifest, state
+
+
+def _load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    import pickle
+
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        raise ModelPackageError(f"{path} is not a loadable checkpoint (loaded with weights_only=True): {err}") from err
+    manifest = (ckpt.get("hyper_parameters") or {}).get("medgan_manifest") if isinstance(ckpt, dict) else None
+    if manifest is None:
+        raise ModelPackageError(f"{path} holds no medgan manifest (hyper_parameters.medgan_manifest)")
+    _check_manifest(manifest, path)
+    roles = tuple(f"{role}." for role in manifest["nets"])
+    state = {k: v for k, v in ckpt.get("state_dict", {}).items() if k.startswith(roles)}
+    return manifest, state
+
+
+def _check_manifest(manifest: Any, where: Path) -> None:
+    if not isinstance(manifest, dict):
+        raise ModelPackageError(f"{where}: manifest is not a mapping")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ModelPackageError(f"{where}: manifest lacks {', '.join(missing)}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise ModelPackageError(
+            f"{where}: model package format_version {manifest['format_version']} is not supported by medgan "
+            f"{__version__} (expects {FORMAT_VERSION})"
+        )
+    if manifest["infer_net"] not in manifest["nets"]:
+        raise ModelPackageError(f"{where}: infer_net '{manifest['infer_net']}' is not one of {list(manifest['nets'])}")
