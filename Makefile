@@ -31,7 +31,7 @@ test: $(STAMP) sysdeps
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check medgan tests scripts
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
