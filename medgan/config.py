@@ -1,0 +1,479 @@
+"""The experiment configuration: a typed schema, YAML loading, ``key.sub=value`` overrides.
+
+``medgan-train --config configs/ldct_cyclegan.yaml trainer.max_steps=4 data.patch_size=[64,64]`` goes
+through :func:`load_config`: the YAML file is read with ``yaml.safe_load``, each override value is parsed
+with ``yaml.safe_load`` too (so ``[64,64]`` is a list, ``true`` a bool, ``1e-4`` a float), the result is
+validated against :class:`ExperimentConfig` (pydantic v2, unknown keys forbidden) and every problem is
+reported as one :class:`~medgan.errors.ConfigError` naming the dotted key, the bad value and what is
+allowed, with a "did you mean" for misspelt keys.
+
+The schema is the single source of truth for ``docs/configuration.md`` (``scripts/gen_config_docs.py``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+import typing
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from medgan.errors import ConfigError, MissingFileError
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _check_component(value: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(value.get("type"), str) or not value["type"]:
+        raise ValueError(f"needs a 'type' naming a registered component, got keys {sorted(value)}")
+    return value
+
+
+#: ``type:`` + keyword arguments of a registered net or loss (MONAI argument names).
+Component = Annotated[dict[str, Any], Field(json_schema_extra={"medgan_component": True})]
+
+
+class RunConfig(_Section):
+    """Where a run writes: ``config.yaml``, ``checkpoints/``, ``model/``, ``samples/``, ``tb/``, ``metrics.csv``."""
+
+    dir: str = Field("runs/experiment", description="run directory (created)")
+    name: str | None = Field(None, description="display name for loggers (default: the folder name)")
+
+
+class DataConfig(_Section):
+    """What :class:`medgan.data.CTDataModule` is built from (``DATASET/{train,val,test}/{source,target}``)."""
+
+    root: str = Field(..., description="dataset folder made by `medgan-prepare`")
+    pairing: Literal["paired", "unpaired", "single"] = Field(
+        "paired", description="paired source/target, unpaired (CycleGAN) or single (target domain only)"
+    )
+    patch_size: list[int] = Field([64, 64], description="training patch, 2 ints (2D/2.5D) or 3 ints (3D)")
+    batch_size: int = Field(1, ge=1, description="patches per optimiser step and device")
+    input_mode: Literal["2d", "2.5d", "3d"] = Field("2d", description="axial slices, slabs or 3D patches")
+    context_slices: int = Field(1, ge=0, description="2.5D: neighbouring slices on each side")
+    normalization: dict[str, Any] | None = Field(
+        None, description="HUNormalizer settings (default window [-1024, 3071] HU -> [-1, 1])"
+    )
+    scale: int = Field(1, ge=1, description="super-resolution factor (target patch = patch_size x scale)")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    cache: bool = Field(False, description="keep decoded volumes in memory")
+    samples_per_epoch: int | None = Field(None, ge=1, description="training patches per epoch (default: one per slice)")
+    val_max_slices: int | None = Field(None, ge=1, description="cap on validation slices per case")
+
+    @field_validator("patch_size")
+    @classmethod
+    def _patch(cls, v: list[int]) -> list[int]:
+        if len(v) not in (2, 3) or any(int(s) < 4 for s in v):
+            raise ValueError(f"must be 2 or 3 sizes >= 4, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _dims_match_mode(self) -> DataConfig:
+        want = 3 if self.input_mode == "3d" else 2
+        if len(self.patch_size) != want:
+            raise ValueError(
+                f"data.patch_size {self.patch_size} has {len(self.patch_size)} sizes but data.input_mode "
+                f"'{self.input_mode}' needs {want}"
+            )
+        return self
+
+
+class NetsConfig(_Section):
+    """Networks by role; each is ``type:`` (a name in ``medgan.nets.NETS``) + its keyword arguments."""
+
+    generator: Component = Field(..., description="generator / autoencoder / denoiser (the net used at inference)")
+    discriminator: Component | None = Field(None, description="discriminator of the adversarial recipes")
+
+    @field_validator("generator", "discriminator")
+    @classmethod
+    def _has_type(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return v if v is None else _check_component(v)
+
+
+class OptimConfig(_Section):
+    """Adam/AdamW for every net; the discriminator may get its own learning rate."""
+
+    type: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(2e-4, gt=0, description="learning rate of the generator(s)")
+    lr_d: float | None = Field(None, gt=0, description="learning rate of the discriminator(s) (default: lr)")
+    betas: list[float] = Field([0.5, 0.999], description="Adam betas (2 floats)")
+    weight_decay: float = Field(0.0, ge=0)
+
+    @field_validator("betas")
+    @classmethod
+    def _two(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or not all(0 <= b < 1 for b in v):
+            raise ValueError(f"must be 2 floats in [0, 1), got {v}")
+        return v
+
+
+class SchedulerConfig(_Section):
+    """Learning-rate schedule, stepped once per optimiser step over ``trainer.max_steps``."""
+
+    type: Literal["constant", "linear_decay", "cosine", "step"] = Field(
+        "constant", description="linear_decay: constant until decay_start, then linearly to 0 (CycleGAN)"
+    )
+    decay_start: float = Field(0.5, ge=0, le=1, description="fraction of training where linear decay starts")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0")
+    step_size: int = Field(1000, ge=1, description="step: decay every step_size steps")
+    gamma: float = Field(0.5, gt=0, description="step: multiplier")
+
+
+Precision = Literal["32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true"]
+
+
+class TrainerConfig(_Section):
+    """Lightning ``Trainer`` settings (names as in Lightning)."""
+
+    max_steps: int = Field(-1, ge=-1, description="optimiser steps (generator steps for GANs); -1: by epochs")
+    max_epochs: int | None = Field(None, ge=1, description="epochs; None with max_steps=-1 means 1000")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | str | list[int] = Field("auto", description="count, 'auto' or a list of GPU ids")
+    num_nodes: int = Field(1, ge=1, description="machines for multi-node DDP (SLURM/torchrun)")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp"] = "auto"
+    precision: Precision = Field("32-true", description="'bf16-mixed' / '16-mixed' for AMP on GPU")
+    gradient_clip_val: float | None = Field(None, gt=0, description="clip each net's gradient norm")
+    accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimiser step")
+    val_check_interval: int | float | None = Field(
+        None, description="validate every N training batches (int) or fraction of an epoch (float)"
+    )
+    check_val_every_n_epoch: int | None = Field(1, ge=1)
+    limit_val_batches: int | float = Field(1.0, ge=0, description="validation batches (int) or fraction")
+    num_sanity_val_steps: int = Field(0, ge=-1)
+    log_every_n_steps: int = Field(10, ge=1)
+    deterministic: bool | Literal["warn"] = Field(False, description="deterministic algorithms (slower)")
+    benchmark: bool | None = Field(None, description="cudnn.benchmark")
+    enable_progress_bar: bool = True
+    matmul_precision: Literal["highest", "high", "medium"] | None = Field(
+        None, description="torch.set_float32_matmul_precision (TF32 on Ampere+ with 'high')"
+    )
+
+
+class Window(_Section):
+    """An HU display/metric window."""
+
+    center: float
+    width: float = Field(..., gt=0)
+
+
+#: ldct-benchmark windows (Eulig et al. 2024): chest C-600/W1500, abdomen C50/W400, head C40/W80.
+NAMED_WINDOWS: dict[str, tuple[float, float]] = {
+    "chest": (-600.0, 1500.0),
+    "abdomen": (50.0, 400.0),
+    "head": (40.0, 80.0),
+    "soft_tissue": (40.0, 400.0),
+    "bone": (400.0, 1800.0),
+}
+
+
+class DiversityConfig(_Section):
+    """Mode-collapse monitor of generative recipes: mean pairwise distance of outputs of a fixed batch."""
+
+    enabled: bool | None = Field(None, description="default: on for dcgan/cgan/cyclegan/pix2pix/srgan")
+    samples: int = Field(8, ge=2, description="fixed inputs (latent vectors or validation slices)")
+    warn_fraction: float = Field(0.25, gt=0, le=1, description="warn when diversity < this x its first value")
+
+
+class ValidationConfig(_Section):
+    """Validation metrics (in HU, ldct-benchmark protocol) and figures."""
+
+    window: str | Window = Field("chest", description=f"metric window: one of {sorted(NAMED_WINDOWS)} or {{center, width}}")
+    panel_window: str | Window | None = Field(None, description="window of the PNG panels (default: window)")
+    panels: int = Field(1, ge=0, description="PNG panels per validation (0: none)")
+    monitor: Literal["ssim", "psnr", "rmse"] = Field("ssim", description="metric that selects best.ckpt")
+    diversity: DiversityConfig = DiversityConfig()
+
+    @field_validator("window", "panel_window")
+    @classmethod
+    def _named(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in NAMED_WINDOWS:
+            raise ValueError(f"unknown window '{v}'; allowed: {sorted(NAMED_WINDOWS)} or {{center, width}}")
+        return v
+
+    def hu_window(self, which: str = "window") -> tuple[float, float]:
+        """``(low, high)`` HU of the metric window (``which="window"``) or of the panels."""
+        w = getattr(self, which) if which == "window" or self.panel_window is not None else self.window
+        center, width = NAMED_WINDOWS[w] if isinstance(w, str) else (w.center, w.width)
+        return center - width / 2, center + width / 2
+
+
+class LoggingConfig(_Section):
+    tensorboard: bool = Field(True, description="TensorBoard event files under run.dir/tb")
+    csv: bool = Field(True, description="run.dir/metrics.csv")
+
+
+# --- recipes: one parameter class per recipe, chosen by ``recipe.name`` ------------------------------
+
+
+class _Recipe(_Section):
+    #: nets the recipe needs from ``nets:``
+    needs: ClassVar[tuple[str, ...]] = ("generator",)
+
+
+class DAERecipe(_Recipe):
+    """Denoising / plain autoencoders (``ae_*``, ``dae`` nets): reconstruct the target from the source."""
+
+    name: Literal["dae"]
+    loss: Component = Field({"type": "l2"}, description="reconstruction loss")
+    noise_std: float = Field(0.0, ge=0, description="Gaussian noise added to the input (normalised units)")
+    sparsity_weight: float = Field(0.0, ge=0, description="weight of the sparsity loss on net.last_code")
+    sparsity: Component = Field({"type": "sparsity"}, description="sparsity loss config")
+
+
+class VAERecipe(_Recipe):
+    name: Literal["vae"]
+    loss: Component = Field({"type": "l2"}, description="reconstruction loss")
+    kl_weight: float = Field(1e-3, ge=0, description="beta of the KL term")
+    kl_warmup_steps: int = Field(0, ge=0, description="KL weight ramps linearly from 0 over these steps")
+
+
+class RedCNNRecipe(_Recipe):
+    """Supervised denoiser (RED-CNN and any image-to-image net): pixel loss source -> target."""
+
+    name: Literal["redcnn"]
+    loss: Component = Field({"type": "l2"}, description="pixel loss (MSE in the RED-CNN paper)")
+
+
+class Pix2PixRecipe(_Recipe):
+    needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+    name: Literal["pix2pix"]
+    gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
+    lambda_l1: float = Field(100.0, ge=0, description="weight of the L1 term")
+
+
+class CycleGANRecipe(_Recipe):
+    needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+    name: Literal["cyclegan"]
+    gan_loss: Component = Field({"type": "lsgan"}, description="adversarial loss")
+    lambda_cycle: float = Field(10.0, ge=0, description="cycle weight, each direction")
+    lambda_identity: float = Field(0.5, ge=0, description="identity weight as a fraction of lambda_cycle")
+    pool_size: int = Field(50, ge=0, description="generated images kept per domain for D (0: no pool)")
+
+
+class SRGANRecipe(_Recipe):
+    needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+    name: Literal["srgan"]
+    pretrain_steps: int = Field(1000, ge=0, description="SRResNet phase: pixel loss only")
+    pixel_loss: Component = Field({"type": "l1"}, description="pixel loss")
+    pixel_weight: float = Field(1.0, ge=0, description="pixel weight in the adversarial phase")
+    gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
+    adv_weight: float = Field(1e-3, ge=0, description="adversarial weight (Ledig et al.)")
+    feature_weight: float = Field(1.0, ge=0, description="content loss on D features (no download needed)")
+    ema_decay: float | None = Field(0.999, gt=0, lt=1, description="EMA of G (None: off)")
+
+
+class DCGANRecipe(_Recipe):
+    """Noise -> image (``dcgan``) or class-conditional (``cgan``: label from dataset.json)."""
+
+    needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+    name: Literal["dcgan", "cgan"]
+    latent_dim: int = Field(100, ge=1, description="length of z")
+    num_classes: int = Field(0, ge=0, description="cgan: number of labels")
+    gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
+
+
+RecipeConfig = Annotated[
+    Union[DAERecipe, VAERecipe, RedCNNRecipe, Pix2PixRecipe, CycleGANRecipe, SRGANRecipe, DCGANRecipe],  # noqa: UP007
+    Field(discriminator="name"),
+]
+RECIPE_CLASSES: dict[str, type[_Recipe]] = {
+    n: c
+    for c in typing.get_args(typing.get_args(RecipeConfig)[0])
+    for n in typing.get_args(c.model_fields["name"].annotation)
+}
+
+
+class ExperimentConfig(_Section):
+    """A whole training run. Every section has defaults except ``recipe``, ``nets`` and ``data.root``."""
+
+    seed: int = Field(0, description="seeds python, numpy, torch and the data pipeline")
+    recipe: RecipeConfig
+    nets: NetsConfig
+    data: DataConfig
+    optim: OptimConfig = OptimConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    validation: ValidationConfig = ValidationConfig()
+    logging: LoggingConfig = LoggingConfig()
+    run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        for role in type(self.recipe).needs:
+            if getattr(self.nets, role) is None:
+                raise ValueError(f"nets.{role} is required by recipe '{self.recipe.name}'")
+        if self.recipe.name == "cyclegan" and self.data.pairing == "single":
+            raise ValueError("recipe 'cyclegan' needs data.pairing 'unpaired' or 'paired', got 'single'")
+        if self.recipe.name == "srgan" and self.data.scale < 2:
+            raise ValueError(f"recipe 'srgan' needs data.scale >= 2, got {self.data.scale}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+_SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _coerce_scientific(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` as a string (it wants ``1.0e-4``); users mean a float."""
+    if isinstance(value, str) and _SCIENTIFIC.match(value):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _coerce_scientific(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce_scientific(v) for v in value]
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``key.sub=value`` into ``(["key", "sub"], value)``; the value is parsed by ``yaml.safe_load``."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) for p in parts):
+        raise ConfigError(f"override '{text}' is not of the form key.sub=value (e.g. trainer.max_steps=100)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override '{key}': value {raw!r} is not valid YAML ({err.__class__.__name__})") from err
+    return parts, _coerce_scientific(value)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``key.sub=value`` set (intermediate mappings are created)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"override '{text}': '{where}' is {child!r}, not a section with keys")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read, override and validate a configuration.
+
+    Args:
+        path: YAML file (or ``None`` to start from ``base``).
+        overrides: ``key.sub=value`` strings, applied in order after the file.
+        base: a mapping used instead of / below the file (tests build configs inline with it).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        ConfigError: invalid YAML, unknown key (with a suggestion), wrong type or value.
+    """
+    raw: dict[str, Any] = dict(base or {})
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(loaded).__name__}")
+        raw.update(_coerce_scientific(loaded or {}))
+    raw = apply_overrides(raw, list(overrides))
+    return validate_config(raw)
+
+
+def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
+    """Validate a plain mapping; the first error becomes one :class:`ConfigError` line."""
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(err.errors()[0], raw)) from None
+
+
+def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
+    loc = _clean_loc(error["loc"])
+    key = ".".join(str(p) for p in loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1], raw)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""
+        allowed = f"; allowed: {', '.join(known)}" if known and not close else ""
+        return f"unknown key '{key}'{hint}{allowed}"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    if kind == "union_tag_invalid":
+        return f"recipe.name: got {error['input'] if not isinstance(error['input'], dict) else error['input'].get('name')!r}; allowed: {', '.join(sorted(RECIPE_CLASSES))}"
+    msg = error["msg"].removeprefix("Value error, ")
+    if not key or (kind == "value_error" and isinstance(error.get("input"), dict)):
+        return msg  # a section-level validator: its message names the keys itself
+    value = error.get("input")
+    shown = f"{value!r} ({type(value).__name__})" if not isinstance(value, dict) else "a mapping"
+    return f"config key '{key}': got {shown}; {msg[0].lower() + msg[1:]}"
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags (``recipe.cyclegan.x`` -> ``recipe.x``, ``window.str`` -> ``window``)."""
+    out: list[Any] = []
+    for i, part in enumerate(loc):
+        if i == 1 and loc[0] == "recipe" and part in RECIPE_CLASSES:
+            continue
+        if isinstance(part, str) and (part in ("str", "int", "float", "bool", "list[int]", "Window", "none")
+                                      or part.startswith(("function-", "tagged-union"))):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _known_keys(loc: tuple[Any, ...], raw: dict[str, Any]) -> list[str]:
+    """Field names of the section at ``loc`` (walking the schema), for "did you mean"."""
+    model: Any = ExperimentConfig
+    for part in loc:
+        if part == "recipe" and model is ExperimentConfig:
+            name = (raw.get("recipe") or {}).get("name")
+            model = RECIPE_CLASSES.get(name)
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = next((a for a in (field.annotation, *typing.get_args(field.annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return list(model.model_fields) if model is not None else []
+
+
+# ---------------------------------------------------------------------------------------------- saving
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain, YAML-safe mapping of the resolved configuration (defaults filled in)."""
+    return cfg.model_dump(mode="json")
+
+
+def save_config(cfg: ExperimentConfig, path: str | os.PathLike) -> Path:
+    """Write the resolved configuration as YAML (temporary sibling, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("# resolved medgan configuration (file + overrides + defaults)\n")
+            yaml.safe_dump(config_to_dict(cfg), fh, sort_keys=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
