@@ -95,7 +95,9 @@ def discover_cases(folder: str | os.PathLike) -> dict[str, Path]:
             continue
         name = case_name(entry)
         if name in cases:
-            raise InputError(f"two inputs give the case name '{name}': {cases[name].name} and {entry.name} in {root}")
+            raise InputError(
+                f"two inputs give the case name '{name}': {cases[name].name} and {entry.name} in {root}"
+            )
         cases[name] = entry
     return dict(sorted(cases.items()))
 
@@ -126,13 +128,17 @@ def parse_split(text: str | Sequence[float]) -> tuple[float, float, float]:
     try:
         values = tuple(float(p) for p in parts)
     except (TypeError, ValueError):
-        raise ConfigError(f"--split: expected three numbers 'train,val,test' like 0.7,0.15,0.15, got '{text}'") from None
+        raise ConfigError(
+            f"--split: expected three numbers 'train,val,test' like 0.7,0.15,0.15, got '{text}'"
+        ) from None
     if len(values) != 3:
         raise ConfigError(f"--split: expected three fractions train,val,test, got {len(values)} in '{text}'")
     if any(not math.isfinite(v) or v < 0 for v in values):
         raise ConfigError(f"--split: fractions must be finite and >= 0, got '{text}'")
     if abs(sum(values) - 1.0) > 1e-6:
-        raise ConfigError(f"--split: fractions must sum to 1, got {'+'.join(f'{v:g}' for v in values)} = {sum(values):g}")
+        raise ConfigError(
+            f"--split: fractions must sum to 1, got {'+'.join(f'{v:g}' for v in values)} = {sum(values):g}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -189,7 +195,9 @@ def split_by_patient(
     return {s: sorted(cases) for s, cases in out.items()}
 
 
-def case_entries(split_cases: Mapping[str, Iterable[str]], patients: Mapping[str, str], **per_case: Mapping[str, Any]) -> dict:
+def case_entries(
+    split_cases: Mapping[str, Iterable[str]], patients: Mapping[str, str], **per_case: Mapping[str, Any]
+) -> dict:
     """The ``cases`` block of ``dataset.json``: ``{split: [{"name", "patient", <extra>...}]}``.
 
     ``per_case`` maps an extra field name (``label``, ``exam``) to ``{case: value}``.
@@ -258,7 +266,9 @@ class DatasetLayout:
 
     def paired(self, split: str) -> list[CaseInfo]:
         """The cases of ``split`` present in both piles."""
-        return [c for c in self.splits.get(split, {}).values() if c.source is not None and c.target is not None]
+        return [
+            c for c in self.splits.get(split, {}).values() if c.source is not None and c.target is not None
+        ]
 
     def unmatched(self, split: str) -> dict[str, list[str]]:
         """Case names present in only one pile: ``{"source": [only in source], "target": [...]}``."""
@@ -272,7 +282,9 @@ class DatasetLayout:
         """Raise :class:`InputError` listing the case names that do not match between the two piles."""
         missing = self.unmatched(split)
         if missing["source"] or missing["target"]:
-            parts = [f"only in {split}/{role}: {', '.join(names)}" for role, names in missing.items() if names]
+            parts = [
+                f"only in {split}/{role}: {', '.join(names)}" for role, names in missing.items() if names
+            ]
             raise InputError(f"{self.root}: paired case names do not match; " + "; ".join(parts))
 
 
@@ -312,7 +324,9 @@ def load_layout(root: str | os.PathLike, patient_regex: str | None = None) -> Da
                 if name not in cases:
                     label = meta.get("label", 0)
                     if not isinstance(label, int) or isinstance(label, bool):
-                        raise InputError(f"{root_path / MANIFEST_NAME}: case '{name}' label must be an integer, got {label!r}")
+                        raise InputError(
+                            f"{root_path / MANIFEST_NAME}: case '{name}' label must be an integer, got {label!r}"
+                        )
                     extra = {k: v for k, v in meta.items() if k not in ("name", "patient", "label", "split")}
                     patient = str(meta.get("patient") or patient_of(name, patient_regex))
                     cases[name] = CaseInfo(name=name, patient=patient, label=label, extra=extra)

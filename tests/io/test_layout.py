@@ -128,7 +128,11 @@ def test_split_balances_strata():
 
 
 def test_manifest_round_trip_is_atomic(tmp_path):
-    manifest = {"task": "ldct", "dose": 0.25, "cases": case_entries({"train": ["a"]}, {"a": "A"}, label={"a": 1})}
+    manifest = {
+        "task": "ldct",
+        "dose": 0.25,
+        "cases": case_entries({"train": ["a"]}, {"a": "A"}, label={"a": 1}),
+    }
     path = write_manifest(tmp_path, manifest)
     assert read_manifest(tmp_path) == manifest
     assert manifest["cases"]["train"] == [{"name": "a", "patient": "A", "label": 1}]

@@ -1,0 +1,147 @@
+"""CTDataModule: batch contract, reproducibility, val slices, pairing modes and config errors."""
+
+from __future__ import annotations
+
+import pytest
+import SimpleITK as sitk
+import torch
+
+from medgan.data import CTDataModule
+from medgan.errors import ConfigError, InputError
+
+
+def _batches(dm, n=3):
+    it = iter(dm.train_dataloader())
+    return [next(it) for _ in range(n)]
+
+
+def test_paired_2d_batch_contract(make_dataset):
+    root = make_dataset(labels={"P1_b": 3})
+    dm = CTDataModule(root, patch_size=[16, 24], batch_size=2, seed=1)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["source"].shape == (2, 1, 16, 24) and batch["target"].shape == (2, 1, 16, 24)
+    assert batch["source"].dtype == torch.float32
+    assert batch["label"].dtype == torch.long and batch["label"].shape == (2,)
+    assert (
+        batch["slice_frac"].shape == (2,) and ((0 <= batch["slice_frac"]) & (batch["slice_frac"] <= 1)).all()
+    )
+    assert set(batch["case"]) <= {"P1_a", "P1_b", "P2_a"}
+    # normalised with the default window: [-1024, 3071] HU -> [-1, 1]
+    assert batch["target"].min() >= -1 and batch["target"].max() <= 1
+    # paired: source is the noisy copy of the same patch, so they agree up to the noise (30 HU ~ 0.015)
+    diff = (batch["source"] - batch["target"]).abs().mean()
+    assert diff < 0.03
+    labels = dict(zip(batch["case"], batch["label"].tolist()))
+    assert labels.get("P1_b", 3) == 3 and all(v == 0 for k, v in labels.items() if k != "P1_b")
+
+
+def test_same_seed_same_batches_other_seed_differs(make_dataset):
+    root = make_dataset()
+    a = _batches(CTDataModule(root, patch_size=[16, 16], batch_size=2, seed=5))
+    b = _batches(CTDataModule(root, patch_size=[16, 16], batch_size=2, seed=5))
+    c = _batches(CTDataModule(root, patch_size=[16, 16], batch_size=2, seed=6))
+    for x, y in zip(a, b):
+        assert (
+            x["case"] == y["case"]
+            and torch.equal(x["source"], y["source"])
+            and torch.equal(x["target"], y["target"])
+        )
+    assert any(not torch.equal(x["source"], z["source"]) for x, z in zip(a, c))
+
+
+def test_workers_do_not_change_the_batches(make_dataset):
+    root = make_dataset()
+    a = _batches(CTDataModule(root, patch_size=[16, 16], batch_size=2, seed=2, num_workers=0), 2)
+    b = _batches(CTDataModule(root, patch_size=[16, 16], batch_size=2, seed=2, num_workers=1), 2)
+    for x, y in zip(a, b):
+        assert torch.equal(x["source"], y["source"])
+
+
+def test_epochs_differ_but_repeat(make_dataset):
+    dm = CTDataModule(make_dataset(), patch_size=[16, 16], seed=0)
+    dm.setup("fit")
+    sampler = dm.train_sampler()
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    sampler.set_epoch(0)
+    assert list(sampler) == first and second != first
+    assert len(first) == 3 * 8  # one sample per training slice by default
+
+
+def test_val_iterates_whole_paired_slices(make_dataset, chest_crop):
+    root = make_dataset(val=("P3_a", "P4_a"))
+    dm = CTDataModule(root, patch_size=[16, 16], seed=0)
+    dm.setup("fit")
+    batches = list(dm.val_dataloader())
+    assert len(batches) == 2 * 8
+    x, y, _ = chest_crop.GetSize()
+    assert all(b["source"].shape == (1, 1, x, y) and b["target"].shape == (1, 1, x, y) for b in batches)
+    assert [b["case"][0] for b in batches] == ["P3_a"] * 8 + ["P4_a"] * 8
+    assert torch.allclose(batches[7]["slice_frac"], torch.tensor([1.0]))
+    # the target of a val slice is the written full-dose slice, exactly (z order, x/y layout)
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "val" / "target" / "P3_a.nrrd")))  # (z, y, x)
+    hu = dm.normalizer.inverse(batches[3]["target"][0, 0])
+    assert torch.allclose(hu, torch.from_numpy(arr[3].T).float(), atol=1e-3)
+    capped = CTDataModule(root, patch_size=[16, 16], val_max_slices=3)
+    capped.setup("validate")
+    assert len(capped.val_dataloader()) == 2 * 3
+
+
+def test_25d_and_3d_shapes(make_dataset):
+    root = make_dataset()
+    dm = CTDataModule(root, patch_size=[16, 16], input_mode="2.5d", context_slices=2, batch_size=2)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["source"].shape == (2, 5, 16, 16) and batch["target"].shape == (2, 1, 16, 16)
+    # the centre channel of the source stack is the slice the target comes from
+    assert (batch["source"][:, 2:3] - batch["target"]).abs().mean() < 0.03
+    dm3 = CTDataModule(root, patch_size=[16, 16, 4], input_mode="3d", batch_size=2)
+    dm3.setup()
+    batch = next(iter(dm3.train_dataloader()))
+    assert batch["source"].shape == (2, 1, 16, 16, 4) and batch["target"].shape == (2, 1, 16, 16, 4)
+    val = next(iter(dm3.val_dataloader()))
+    assert val["source"].shape == (1, 1, 16, 16, 4)
+
+
+def test_single_and_unpaired(make_dataset):
+    root = make_dataset()
+    single = next(
+        iter(CTDataModule(root, pairing="single", patch_size=[16, 16], batch_size=2).train_dataloader())
+    )
+    assert torch.equal(single["source"], single["target"])
+    # unpaired: remove one target so the piles no longer match; training still works on both piles
+    (root / "train" / "target" / "P2_a.nrrd").unlink()
+    dm = CTDataModule(root, pairing="unpaired", patch_size=[16, 16], batch_size=2, samples_per_epoch=10)
+    dm.setup("fit")
+    keys = list(dm.train_sampler())
+    assert len(keys) == 10
+    assert any(i != j for i, j, _ in keys)  # independent streams
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["source"].shape == (2, 1, 16, 16)
+    with pytest.raises(InputError, match="only in train/source: P2_a"):
+        CTDataModule(root, pairing="paired", patch_size=[16, 16]).setup("fit")
+
+
+def test_scale_mismatch_is_an_input_error(make_dataset):
+    root = make_dataset()
+    with pytest.raises(InputError, match="data.scale=2"):
+        CTDataModule(root, patch_size=[16, 16], scale=2).setup("fit")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"pairing": "twins"}, "data.pairing"),
+        ({"input_mode": "4d"}, "data.input_mode"),
+        ({"patch_size": [16, 16, 16]}, "data.patch_size"),
+        ({"input_mode": "3d", "patch_size": [16, 16]}, "data.patch_size"),
+        ({"batch_size": 0}, "data.batch_size"),
+        ({"cache": "ram"}, "data.cache"),
+        ({"cache": "disk"}, "data.cache_dir"),
+        ({"samples_per_epoch": 0}, "data.samples_per_epoch"),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path, kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        CTDataModule(tmp_path, **{"patch_size": [16, 16], **kwargs})
