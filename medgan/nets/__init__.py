@@ -1,0 +1,103 @@
+"""Networks by name: ``build_net({"type": "resnet_generator", "spatial_dims": 2, ...})``.
+
+Every entry takes MONAI-style argument names (``spatial_dims``, ``in_channels``, ``out_channels``,
+``channels`` ...). See ``docs/nets.md`` for each name's arguments and the paper it follows.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+from typing import Any
+
+import torch.nn as nn
+
+from medgan.errors import ConfigError
+from medgan.nets.autoencoders import (
+    VAE,
+    DenoisingAutoEncoder,
+    MLPAutoEncoder,
+    ae_conv,
+    ae_deep,
+    ae_overcomplete,
+    ae_sparse,
+    ae_undercomplete,
+)
+from medgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator, MinibatchStd
+from medgan.nets.ema import EMA
+from medgan.nets.image_pool import ImagePool
+from medgan.nets.patchgan import PatchDiscriminator, PixelDiscriminator
+from medgan.nets.redcnn import REDCNN, ResCNNLite
+from medgan.nets.resnet_generator import ResnetGenerator
+from medgan.nets.srgan_discriminator import SRGANDiscriminator
+from medgan.nets.srresnet import SRResNet
+from medgan.nets.unet_generator import UnetGenerator
+from medgan.nets.weight_init import init_weights
+from medgan.registry import Registry
+
+NETS = Registry("nets")
+for _name, _factory in {
+    # autoencoders
+    "ae_undercomplete": ae_undercomplete,
+    "ae_overcomplete": ae_overcomplete,
+    "ae_sparse": ae_sparse,
+    "ae_deep": ae_deep,
+    "ae_conv": ae_conv,
+    "dae": DenoisingAutoEncoder,
+    "vae": VAE,
+    # denoisers
+    "redcnn": REDCNN,
+    "rescnn_lite": ResCNNLite,
+    # generators
+    "resnet_generator": ResnetGenerator,
+    "unet_generator": UnetGenerator,
+    "srresnet": SRResNet,
+    "dcgan_generator": DCGANGenerator,
+    # discriminators
+    "patchgan": PatchDiscriminator,
+    "pixelgan": PixelDiscriminator,
+    "srgan_discriminator": SRGANDiscriminator,
+    "dcgan_discriminator": DCGANDiscriminator,
+}.items():
+    NETS.register(_name)(_factory)
+
+DISCRIMINATORS = ("patchgan", "pixelgan", "srgan_discriminator", "dcgan_discriminator")
+
+
+def _check_kwargs(kind: str, name: str, factory: Any, kwargs: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` for a keyword the factory does not take, with a close match if any."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [p for p in params if p != "self"]
+    for key in kwargs:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{kind} '{name}': unknown argument '{key}'{hint}; allowed: {', '.join(allowed)}")
+
+
+def build_net(cfg: dict[str, Any]) -> nn.Module:
+    """Build a net from ``{"type": <registry name>, **kwargs}``; ``cfg`` is not modified.
+
+    Raises:
+        KeyError: unknown ``type`` (the message lists the known names).
+        ConfigError: (a ``ValueError``) missing ``type``, an unknown argument, or a bad argument value;
+            the message names the argument.
+    """
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str):
+        raise ConfigError(f"net config needs a 'type' naming one of: {', '.join(NETS.names())}; got {cfg!r}")
+    kwargs = copy.deepcopy(cfg)
+    name = kwargs.pop("type")
+    factory = NETS.get(name)
+    _check_kwargs("net", name, factory, kwargs)
+    return factory(**kwargs)
+
+
+__all__ = [
+    "NETS", "DISCRIMINATORS", "build_net", "init_weights", "EMA", "ImagePool",
+    "MLPAutoEncoder", "DenoisingAutoEncoder", "VAE", "REDCNN", "ResCNNLite", "ResnetGenerator",
+    "UnetGenerator", "SRResNet", "DCGANGenerator", "DCGANDiscriminator", "MinibatchStd",
+    "PatchDiscriminator", "PixelDiscriminator", "SRGANDiscriminator",
+]

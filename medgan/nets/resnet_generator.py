@@ -1,0 +1,123 @@
+"""ResNet image-to-image generator of CycleGAN (Zhu et al. 2017, after Johnson et al. 2016).
+
+Layer for layer the ``ResnetGenerator`` of the authors' pytorch-CycleGAN-and-pix2pix code
+(``models/networks.py``), so that the 9-block, 64-channel, 3->3 channel net has their 11,378,179
+parameters; generalised to 3D by swapping the conv / norm / padding classes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from medgan.nets._layers import (
+    NORMS,
+    PADDINGS,
+    conv,
+    conv_bias,
+    conv_transpose,
+    norm_layer,
+    pad_layer,
+    parse_choice,
+    parse_float,
+    parse_int,
+    parse_spatial_dims,
+)
+
+NAME = "resnet_generator"
+
+
+class ResnetBlock(nn.Module):
+    """pad-conv3-norm-ReLU-(dropout)-pad-conv3-norm, plus the identity."""
+
+    def __init__(self, spatial_dims: int, channels: int, padding_type: str, norm: str, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for second in (False, True):
+            pads, p = pad_layer(padding_type, spatial_dims, 1)
+            layers += pads
+            layers += [
+                conv(spatial_dims)(channels, channels, kernel_size=3, padding=p, bias=conv_bias(norm)),
+                norm_layer(norm, spatial_dims, channels),
+            ]
+            if not second:
+                layers.append(nn.ReLU(True))
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-C, two stride-2 downsamplings, ``n_blocks`` residual blocks, two transposed-conv upsamplings,
+    c7s1-out, tanh.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: input channels (1 for CT; ``2k+1`` for 2.5D stacks).
+        out_channels: output channels.
+        channels: base width (the reference's ``ngf``, 64).
+        n_blocks: residual blocks at 1/4 resolution (9 for 256² images, 6 for 128²).
+        norm: ``instance`` (CycleGAN), ``batch`` or ``none``.
+        dropout: dropout probability inside the residual blocks (reference: 0.5 if ``use_dropout``).
+        padding_type: ``reflect`` (reference), ``replicate`` or ``zero``.
+
+    Input ``(B, in_channels, *spatial)`` normalised, each spatial size divisible by 4; output
+    ``(B, out_channels, *spatial)`` in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        channels: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        dropout: float = 0.0,
+        padding_type: str = "reflect",
+    ) -> None:
+        super().__init__()
+        d = parse_spatial_dims(spatial_dims, NAME)
+        in_channels = parse_int(in_channels, "in_channels", NAME)
+        out_channels = parse_int(out_channels, "out_channels", NAME)
+        ch = parse_int(channels, "channels", NAME)
+        n_blocks = parse_int(n_blocks, "n_blocks", NAME, minimum=0)
+        norm = parse_choice(norm, "norm", NORMS, NAME)
+        dropout = parse_float(dropout, "dropout", NAME, 0.0, 1.0)
+        padding_type = parse_choice(padding_type, "padding_type", PADDINGS, NAME)
+        bias = conv_bias(norm)
+
+        pads, p = pad_layer(padding_type, d, 3)
+        layers: list[nn.Module] = [
+            *pads,
+            conv(d)(in_channels, ch, kernel_size=7, padding=p, bias=bias),
+            norm_layer(norm, d, ch),
+            nn.ReLU(True),
+        ]
+        for i in range(2):
+            mult = 2**i
+            layers += [
+                conv(d)(ch * mult, ch * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                norm_layer(norm, d, ch * mult * 2),
+                nn.ReLU(True),
+            ]
+        layers += [ResnetBlock(d, ch * 4, padding_type, norm, dropout) for _ in range(n_blocks)]
+        for i in range(2):
+            mult = 2 ** (2 - i)
+            layers += [
+                conv_transpose(d)(
+                    ch * mult, ch * mult // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias
+                ),
+                norm_layer(norm, d, ch * mult // 2),
+                nn.ReLU(True),
+            ]
+        pads, p = pad_layer(padding_type, d, 3)
+        layers += [*pads, conv(d)(ch, out_channels, kernel_size=7, padding=p), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``, tanh range."""
+        return self.model(x)

@@ -1,0 +1,90 @@
+"""SRResNet, the generator of SRGAN (Ledig et al. 2017).
+
+9×9 conv (64) + PReLU -> 16 residual blocks (conv3, BN, PReLU, conv3, BN, skip) -> conv3 + BN + a long
+skip -> one sub-pixel ×2 stage per factor of two (conv3 -> PixelShuffle -> PReLU) -> 9×9 conv. The
+sub-pixel stages are MONAI's ``SubpixelUpsample`` (which also does 3D pixel shuffle and ICNR init,
+Aitken et al. 2017, against checkerboard artefacts).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from monai.networks.blocks import SubpixelUpsample
+
+from medgan.errors import ConfigError
+from medgan.nets._layers import NORMS, conv, norm_layer, parse_choice, parse_int, parse_spatial_dims
+
+NAME = "srresnet"
+UPSCALES = (1, 2, 3, 4, 8)
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, spatial_dims: int, channels: int, norm: str) -> None:
+        super().__init__()
+        bias = norm != "batch"
+        self.body = nn.Sequential(
+            conv(spatial_dims)(channels, channels, kernel_size=3, padding=1, bias=bias),
+            norm_layer(norm, spatial_dims, channels),
+            nn.PReLU(),
+            conv(spatial_dims)(channels, channels, kernel_size=3, padding=1, bias=bias),
+            norm_layer(norm, spatial_dims, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class SRResNet(nn.Module):
+    """Super-resolution residual net.
+
+    Args:
+        spatial_dims: 2 (in-plane SR of slices, as the paper) or 3 (isotropic SR of volumes).
+        in_channels: input channels (1, or a 2.5D stack).
+        out_channels: output channels.
+        channels: feature maps (64 in the paper).
+        num_blocks: residual blocks (16 in the paper).
+        upscale: 1 (same size, e.g. denoising), 2, 3, 4 or 8; one sub-pixel stage per factor of 2 (or one ×3).
+        norm: ``batch`` (paper) or ``none`` (EDSR's choice) or ``instance``.
+
+    Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *(spatial * upscale))``,
+    unbounded (no tanh, so the net can reach the ends of the normalised range).
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        channels: int = 64,
+        num_blocks: int = 16,
+        upscale: int = 4,
+        norm: str = "batch",
+    ) -> None:
+        super().__init__()
+        d = parse_spatial_dims(spatial_dims, NAME)
+        in_channels = parse_int(in_channels, "in_channels", NAME)
+        out_channels = parse_int(out_channels, "out_channels", NAME)
+        ch = parse_int(channels, "channels", NAME)
+        num_blocks = parse_int(num_blocks, "num_blocks", NAME, minimum=0)
+        norm = parse_choice(norm, "norm", NORMS, NAME)
+        if isinstance(upscale, bool) or upscale not in UPSCALES:
+            raise ConfigError(f"net '{NAME}': upscale={upscale!r} is not allowed; allowed: {list(UPSCALES)}")
+        self.upscale = int(upscale)
+        self.head = nn.Sequential(conv(d)(in_channels, ch, kernel_size=9, padding=4), nn.PReLU())
+        self.body = nn.Sequential(
+            *[_ResidualBlock(d, ch, norm) for _ in range(num_blocks)],
+            conv(d)(ch, ch, kernel_size=3, padding=1, bias=norm != "batch"),
+            norm_layer(norm, d, ch),
+        )
+        factors = [3] if upscale == 3 else [2] * (self.upscale.bit_length() - 1)
+        self.upsample = nn.Sequential(*[
+            nn.Sequential(SubpixelUpsample(d, ch, ch, scale_factor=f, apply_pad_pool=False), nn.PReLU())
+            for f in factors
+        ])
+        self.tail = conv(d)(ch, out_channels, kernel_size=9, padding=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *spatial)`` -> ``(B, C_out, *(spatial * upscale))``."""
+        head = self.head(x)
+        return self.tail(self.upsample(head + self.body(head)))

@@ -1,0 +1,135 @@
+"""Every registered net × spatial dims: output shape, finite values, gradients reach every parameter;
+plus the ``build_net`` error contract."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from medgan.errors import ConfigError
+from medgan.nets import DISCRIMINATORS, NETS, build_net
+
+# tiny configs (channels <= 8, sizes 8-32); "size" is the input side, "out" the expected output side
+CASES: dict[str, dict] = {
+    "ae_undercomplete": {"cfg": {"img_size": 16, "latent_size": 8}, "size": 16},
+    "ae_overcomplete": {"cfg": {"img_size": 8}, "size": 8},
+    "ae_sparse": {"cfg": {"img_size": 16, "latent_size": 16}, "size": 16},
+    "ae_deep": {"cfg": {"img_size": 16, "hidden": [16, 8], "latent_size": 4}, "size": 16},
+    "ae_conv": {"cfg": {"channels": [4, 8], "strides": [2, 2]}, "size": 16},
+    "dae": {"cfg": {"channels": [4, 8], "strides": [2, 2], "noise_std": 0.1}, "size": 16},
+    "vae": {"cfg": {"img_size": 16, "channels": [4, 8], "strides": [2, 2], "latent_size": 4}, "size": 16},
+    "redcnn": {"cfg": {"channels": 4}, "size": 24},
+    "rescnn_lite": {"cfg": {"channels": 4, "num_layers": 3}, "size": 16},
+    "resnet_generator": {"cfg": {"channels": 4, "n_blocks": 1}, "size": 16},
+    "unet_generator": {"cfg": {"channels": 4, "num_downs": 4}, "size": 16},
+    "srresnet": {"cfg": {"channels": 4, "num_blocks": 1, "upscale": 2}, "size": 16, "out": 32},
+    "dcgan_generator": {"cfg": {"latent_size": 8, "channels": 4, "img_size": 16, "num_classes": 3}, "size": 16},
+    "patchgan": {"cfg": {"channels": 4, "n_layers": 2}, "size": 32, "out": 6},
+    "pixelgan": {"cfg": {"channels": 4}, "size": 16},
+    "srgan_discriminator": {"cfg": {"channels": 4, "dense_units": 8, "pool_size": 2}, "size": 16},
+    "dcgan_discriminator": {
+        "cfg": {"channels": 4, "img_size": 16, "num_classes": 3, "minibatch_std": True}, "size": 16
+    },
+}
+
+
+def test_every_registered_net_has_a_case() -> None:
+    assert sorted(CASES) == NETS.names()
+
+
+def _forward(name: str, net: torch.nn.Module, spatial_dims: int, size: int) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    batch = 2  # batch norm on 1×1 maps needs > 1 value per channel
+    labels = torch.tensor([0, 2])
+    if name == "dcgan_generator":
+        return [net(torch.randn(batch, 8), labels)]
+    x = torch.randn(batch, 1, *[size] * spatial_dims)
+    if name == "dcgan_discriminator":
+        return [net(x, labels)]
+    out = net(x)
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_net_shapes_finite_and_gradients(name: str, spatial_dims: int) -> None:
+    case = CASES[name]
+    net = build_net({"type": name, "spatial_dims": spatial_dims, **case["cfg"]})
+    net.train()
+    outputs = _forward(name, net, spatial_dims, case["size"])
+    main = outputs[0]
+    if name in ("srgan_discriminator", "dcgan_discriminator"):
+        assert main.shape == (2, 1)
+    else:
+        side = case.get("out", case["size"])
+        assert main.shape == (2, 1, *[side] * spatial_dims), main.shape
+    if name == "vae":
+        assert outputs[1].shape == outputs[2].shape == (2, 4)  # mu, logvar
+    for out in outputs:
+        assert torch.isfinite(out).all()
+    sum(out.sum() for out in outputs).backward()
+    for pname, p in net.named_parameters():
+        assert p.grad is not None, f"{name}: no gradient reaches {pname}"
+        assert torch.isfinite(p.grad).all(), pname
+    assert sum(p.grad.abs().sum() for p in net.parameters()) > 0
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_discriminators_return_features(name: str) -> None:
+    case = CASES[name]
+    net = build_net({"type": name, "spatial_dims": 2, **case["cfg"]})
+    x = torch.randn(2, 1, case["size"], case["size"])
+    extra = {"labels": torch.tensor([1, 0])} if name == "dcgan_discriminator" else {}
+    logits, features = net(x, return_features=True, **extra)
+    assert torch.equal(logits, net(x, **extra)) or name == "dcgan_discriminator"  # BN in train mode: same batch
+    assert len(features) >= 2
+    assert all(f.shape[0] == 2 and f.dim() == 4 for f in features)
+    # features are graph-connected to the input (usable for feature matching)
+    x.requires_grad_(True)
+    _, features = net(x, return_features=True, **extra)
+    (grad,) = torch.autograd.grad(features[-1].sum(), x)
+    assert grad.abs().sum() > 0
+
+
+def test_build_net_unknown_type_lists_known_names() -> None:
+    with pytest.raises(KeyError) as err:
+        build_net({"type": "resnet_generatr"})
+    assert "did you mean 'resnet_generator'" in str(err.value)
+    assert "patchgan" in str(err.value)
+
+
+def test_build_net_unknown_argument_is_named() -> None:
+    with pytest.raises(ConfigError, match="unknown argument 'n_block'.*did you mean 'n_blocks'"):
+        build_net({"type": "resnet_generator", "n_block": 6})
+
+
+@pytest.mark.parametrize(
+    "cfg, param",
+    [
+        ({"type": "patchgan", "norm": "group"}, "norm"),
+        ({"type": "redcnn", "spatial_dims": 1}, "spatial_dims"),
+        ({"type": "unet_generator", "num_downs": 1}, "num_downs"),
+        ({"type": "srresnet", "upscale": 5}, "upscale"),
+        ({"type": "dcgan_generator", "img_size": 48}, "img_size"),
+        ({"type": "ae_undercomplete", "img_size": 4, "latent_size": 16}, "latent_size"),
+        ({"type": "ae_overcomplete", "img_size": 4, "latent_size": 16}, "latent_size"),
+        ({"type": "redcnn", "in_channels": 2}, "in_channels"),
+    ],
+)
+def test_build_net_bad_value_names_parameter(cfg: dict, param: str) -> None:
+    with pytest.raises(ValueError, match=param):
+        build_net(cfg)
+
+
+def test_build_net_does_not_mutate_config() -> None:
+    cfg = {"type": "ae_conv", "channels": [4, 8], "strides": [2, 2]}
+    before = copy.deepcopy(cfg)
+    build_net(cfg)
+    assert cfg == before
+
+
+def test_build_net_needs_type() -> None:
+    with pytest.raises(ConfigError, match="type"):
+        build_net({"spatial_dims": 2})
