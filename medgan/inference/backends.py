@@ -1,0 +1,79 @@
+"""Where the network runs: PyTorch or onnxruntime, behind one callable.
+
+A backend maps a batch of normalised windows ``(B, C, *spatial)`` float32 to the net's image output
+``(B, C_out, *spatial·scale)`` float32, so the sliding-window code does not care which runtime is used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medgan.errors import ConfigError
+from medgan.inference.loading import first_output
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without a GPU is a user error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine; use 'auto' or 'cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {device}: allowed 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return dev
+
+
+class TorchBackend:
+    """Runs an ``nn.Module`` without autograd on ``device``.
+
+    Args:
+        net: the generator in eval mode.
+        device: where the windows are computed; results come back on the windows' device.
+    """
+
+    name = "torch"
+
+    def __init__(self, net: nn.Module, device: torch.device) -> None:
+        self.net = net.to(device).eval()
+        self.device = device
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        # no_grad, not inference_mode: MONAI scales the returned windows in place afterwards
+        with torch.no_grad():
+            y = first_output(self.net(x.to(self.device, torch.float32)))
+        return y.float().to(x.device)
+
+
+class OnnxBackend:
+    """Runs an exported ONNX graph with onnxruntime (CPU provider unless ``providers`` says otherwise).
+
+    Args:
+        model: path to the ``.onnx`` file or its serialised bytes.
+        providers: onnxruntime execution providers, best first.
+        threads: intra-op threads (``None``: onnxruntime's default, all cores).
+    """
+
+    name = "onnx"
+
+    def __init__(self, model: str | os.PathLike | bytes, providers: list[str] | None = None,
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        src: Any = model if isinstance(model, bytes) else str(model)
+        self.session = ort.InferenceSession(src, sess_options=opts,
+                                            providers=providers or ["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        y = self.session.run(None, {self.input_name: arr})[0]
+        return torch.from_numpy(y).to(x.device)

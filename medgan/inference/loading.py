@@ -1,0 +1,134 @@
+"""Turn a model package into the network that ``medgan-infer`` runs.
+
+The package (``medgan/package.py``) names the role to run (``infer_net``); its weights are stored as
+``<role>.<param>``. Loading never unpickles: packages are safetensors, ``.ckpt`` files go through
+``torch.load(weights_only=True)`` inside :func:`medgan.package.load_model_package`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from medgan.errors import ModelPackageError
+from medgan.package import load_model_package
+
+INPUT_MODES = ("2d", "2.5d", "3d")
+
+
+def _build_net(cfg: dict[str, Any]) -> nn.Module:
+    """Indirection over the nets registry (kept as a module attribute so tests can supply tiny nets)."""
+    from medgan.nets import build_net
+
+    return build_net(cfg)
+
+
+def check_manifest_for_inference(manifest: dict[str, Any], where: str | os.PathLike) -> None:
+    """Validate the inference-relevant manifest keys.
+
+    Raises:
+        ModelPackageError: naming the key, the bad value and what is allowed.
+    """
+    mode = manifest.get("input_mode", "2d" if manifest["spatial_dims"] == 2 else "3d")
+    if mode not in INPUT_MODES:
+        raise ModelPackageError(f"{where}: manifest input_mode '{mode}' is not one of {list(INPUT_MODES)}")
+    dims = manifest["spatial_dims"]
+    if dims not in (2, 3) or (dims == 3) != (mode == "3d"):
+        raise ModelPackageError(f"{where}: manifest spatial_dims {dims} does not fit input_mode '{mode}' "
+                                "(2 for '2d'/'2.5d', 3 for '3d')")
+    scale = manifest.get("scale", 1)
+    if not isinstance(scale, int) or scale < 1:
+        raise ModelPackageError(f"{where}: manifest scale {scale!r} must be an integer >= 1")
+    context = manifest.get("context_slices", 0)
+    if not isinstance(context, int) or context < 0 or (mode == "2.5d" and context < 1):
+        raise ModelPackageError(f"{where}: manifest context_slices {context!r} must be an integer >= 0 "
+                                "(>= 1 for input_mode '2.5d')")
+
+
+def load_generator(model: str | os.PathLike | tuple[dict[str, Any], dict[str, Any]]
+                   ) -> tuple[dict[str, Any], nn.Module]:
+    """Load ``(manifest, net)`` for inference from a package folder, a ``.ckpt`` or ``(manifest, state)``.
+
+    The net is built from ``manifest["nets"][manifest["infer_net"]]``, gets the ``<role>.`` weights (strict:
+    a missing or unexpected tensor is an error) and is put in eval mode.
+
+    Raises:
+        ModelPackageError: missing files, incompatible version, unknown net type or mismatching weights.
+    """
+    if isinstance(model, tuple):
+        manifest, state = model
+        where: Any = "model"
+    else:
+        manifest, state = load_model_package(model)
+        where = Path(model)
+    check_manifest_for_inference(manifest, where)
+    role = manifest["infer_net"]
+    cfg = dict(manifest["nets"][role])
+    try:
+        net = _build_net(cfg)
+    except KeyError as err:  # unknown registry name
+        raise ModelPackageError(f"{where}: nets.{role}.type: {err.args[0]}") from err
+    except (TypeError, ValueError) as err:
+        raise ModelPackageError(f"{where}: nets.{role} cannot be built: {err}") from err
+    prefix = f"{role}."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
+        net.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        first = " ".join(str(err).split())[:300]
+        raise ModelPackageError(f"{where}: weights of '{role}' do not fit nets.{role}: {first}") from err
+    return manifest, net.eval()
+
+
+def first_output(out: Any) -> torch.Tensor:
+    """The image of a net's output: VAEs return ``(recon, mu, logvar)``, dicts hold ``"image"``/first value."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        return first_output(out[0])
+    if isinstance(out, dict):
+        return first_output(out.get("image", next(iter(out.values()))))
+    raise TypeError(f"net returned {type(out).__name__}; expected a tensor, tuple or dict")
+
+
+@torch.no_grad()
+def probe_net(net: nn.Module, in_channels: int, spatial_dims: int, limit: int = 128) -> tuple[int, tuple[int, ...]]:
+    """Find the input-size multiple a net needs and the factor by which it scales each spatial axis.
+
+    Nets with ``k`` stride-2 stages need multiples of ``2**k``, and which they are is not in the manifest.
+    For each power of two ``m`` two sizes are tried on a zero image (``s`` and ``s + m``, ``s >= 32`` in 2D,
+    ``>= 16`` in 3D); the first ``m`` for which both give an output of ``size · f`` per axis (the same
+    integer ``f`` for both sizes) wins. Inputs are padded up to this multiple before inference.
+
+    Returns:
+        ``(multiple, scales)`` with one integer scale per spatial axis of the net (e.g. ``(2, 2)`` for ×2 SR).
+
+    Raises:
+        ModelPackageError: no multiple up to ``limit`` works.
+    """
+    base = 32 if spatial_dims == 2 else 16
+    param = next(iter(net.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    m = 1
+    while m <= limit:
+        s = m * -(-base // m)
+        found: list[tuple[int, ...]] = []
+        for size in (s, s + m):
+            x = torch.zeros((1, in_channels) + (size,) * spatial_dims, device=device)
+            try:
+                y = first_output(net(x))
+            except (RuntimeError, ValueError):
+                break
+            out = tuple(y.shape[2:])
+            if len(out) != spatial_dims or any(o % size for o in out):
+                break
+            found.append(tuple(o // size for o in out))
+        if len(found) == 2 and found[0] == found[1] and min(found[0]) >= 1:
+            return m, found[0]
+        m *= 2
+    raise ModelPackageError(f"the net does not map sizes that are multiples of any power of two up to {limit} "
+                            f"to a whole multiple of themselves (in_channels={in_channels}, spatial_dims={spatial_dims})")

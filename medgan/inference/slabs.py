@@ -1,0 +1,180 @@
+"""Whole-volume inference in bounded memory: slabs of slices through MONAI's sliding window.
+
+A volume ``(X, Y, Z)`` in HU is cut along Z into slabs. For 2D/2.5D nets a slab's slices become the
+batch of :func:`monai.inferers.sliding_window_inference` (2.5D: neighbour slices as channels, edges
+replicate-padded), so every window of every slice is batched together. For 3D nets a slab is one
+``(1, 1, X, Y, Zs)`` input with a halo of half a window in Z on each side, and only the slab's own
+slices are kept. Only one slab's normalised copy and the window buffers exist at a time; the HU output
+is filled in place, so memory is the input + the output + one slab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from monai.inferers import sliding_window_inference
+from tqdm.auto import tqdm
+
+from medgan.errors import ConfigError
+from medgan.transforms.intensity import HUNormalizer
+
+BLEND_MODES = ("gaussian", "constant")
+
+
+def round_up(n: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``n``."""
+    return -(-n // multiple) * multiple
+
+
+def slab_ranges(n: int, slab: int) -> Iterator[tuple[int, int]]:
+    """``[start, stop)`` ranges of at most ``slab`` slices covering ``range(n)``."""
+    for start in range(0, n, slab):
+        yield start, min(start + slab, n)
+
+
+def stack_context(hu: torch.Tensor, start: int, stop: int, context: int) -> torch.Tensor:
+    """Slices ``start..stop-1`` of ``hu`` ``(X, Y, Z)`` with ``context`` neighbours on each side as channels.
+
+    Returns:
+        ``(stop - start, 2·context + 1, X, Y)``; channel ``c`` holds slice ``z + c - context`` (ascending z),
+        clamped to the volume, i.e. edge slices are repeated (replicate padding).
+    """
+    z = torch.arange(start, stop).unsqueeze(1) + torch.arange(-context, context + 1).unsqueeze(0)
+    z = z.clamp_(0, hu.shape[-1] - 1)
+    return hu[:, :, z].permute(2, 3, 0, 1)  # (X, Y, S, C) -> (S, C, X, Y)
+
+
+def gaussian_weights(roi: Sequence[int], sigma_scale: float = 0.125) -> torch.Tensor:
+    """Separable Gaussian window weights ``(1, 1, *roi)``, sigma = ``sigma_scale · roi`` per axis, peak 1.
+
+    MONAI's own map is clamped from below at ``max(min, 1e-3)``; in 2D/3D the product of the axes' tails
+    falls under that floor along the image borders, where every window then gets the same weight and a
+    voxel at one window's padded edge counts as much as one at another window's centre. Without the clamp
+    the weights stay a product of 1D Gaussians (smallest ~1e-11 at 3D corners, well inside float32).
+    """
+    grids = []
+    for n in roi:
+        x = torch.arange(n, dtype=torch.float64) - (n - 1) / 2.0
+        grids.append(torch.exp(-0.5 * (x / (sigma_scale * n)) ** 2))
+    w = grids[0]
+    for g in grids[1:]:
+        w = w[..., None] * g
+    return w.float()[None, None]
+
+
+class SlabInferer:
+    """Runs a network over a whole HU volume, slab by slab, with Gaussian-blended sliding windows.
+
+    Args:
+        network: normalised ``(B, C, *roi)`` → ``(B, 1, *roi·scales)``; see :mod:`medgan.inference.backends`.
+        normalizer: HU ↔ normalised map of the model (forward before the net, inverse after).
+        input_mode: ``"2d"``, ``"2.5d"`` or ``"3d"``.
+        context_slices: neighbours on each side for ``"2.5d"``.
+        scales: the net's factor per spatial axis (2 entries for 2D nets, 3 for 3D).
+        multiple: every window side is a multiple of this (the net's stride product).
+        roi_size: window size per net axis; ``None`` = the whole slice (2D) / whole slab (3D), rounded up to
+            ``multiple``; larger than the image is clipped to the (rounded) image size.
+        overlap: fraction of a window shared with its neighbour (MONAI ``overlap``).
+        blend: ``"gaussian"`` (seam-free weighting, sigma = 0.125·roi) or ``"constant"`` (plain average).
+        batch_size: windows per forward pass.
+        slab_slices: slices per slab (bounds memory); for 3D the halo comes on top.
+        progress: show a tqdm bar over slices.
+    """
+
+    def __init__(
+        self,
+        network: Callable[[torch.Tensor], torch.Tensor],
+        normalizer: HUNormalizer,
+        input_mode: str = "2d",
+        context_slices: int = 0,
+        scales: Sequence[int] = (1, 1),
+        multiple: int = 1,
+        roi_size: Sequence[int] | None = None,
+        overlap: float = 0.25,
+        blend: str = "gaussian",
+        batch_size: int = 4,
+        slab_slices: int = 32,
+        progress: bool = False,
+    ) -> None:
+        if blend not in BLEND_MODES:
+            raise ConfigError(f"--blend: got '{blend}', allowed: {list(BLEND_MODES)}")
+        if not 0.0 <= overlap < 1.0:
+            raise ConfigError(f"--overlap must be in [0, 1), got {overlap}")
+        if batch_size < 1 or slab_slices < 1:
+            raise ConfigError(f"--batch-size and slab size must be >= 1, got {batch_size} and {slab_slices}")
+        dims = 3 if input_mode == "3d" else 2
+        if roi_size is not None and (len(roi_size) != dims or min(roi_size) < 1):
+            raise ConfigError(f"roi_size must be {dims} positive ints for input_mode '{input_mode}', got {roi_size}")
+        self.network = network
+        self.normalizer = normalizer
+        self.input_mode = input_mode
+        self.context = context_slices if input_mode == "2.5d" else 0
+        self.scales = tuple(int(s) for s in scales)
+        self.multiple = int(multiple)
+        self.roi_size = None if roi_size is None else tuple(int(r) for r in roi_size)
+        self.overlap = float(overlap)
+        self.blend = blend
+        self.batch_size = int(batch_size)
+        self.slab_slices = int(slab_slices)
+        self.progress = progress
+        self._weights: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def _roi(self, image_shape: Sequence[int]) -> tuple[int, ...]:
+        full = [round_up(n, self.multiple) for n in image_shape]
+        if self.roi_size is None:
+            return tuple(full)
+        return tuple(min(round_up(r, self.multiple), f) for r, f in zip(self.roi_size, full))
+
+    def _windows(self, x: torch.Tensor) -> torch.Tensor:
+        roi = self._roi(x.shape[2:])
+        weights = None
+        if self.blend == "gaussian":
+            if roi not in self._weights:
+                self._weights[roi] = gaussian_weights(roi)
+            weights = self._weights[roi]
+        return sliding_window_inference(
+            x, roi, self.batch_size, self.network, overlap=self.overlap,
+            mode=self.blend, padding_mode="replicate", roi_weight_map=weights,
+        )
+
+    def output_shape(self, shape: Sequence[int]) -> tuple[int, int, int]:
+        """``(X, Y, Z)`` of the result for an input of spatial ``shape``."""
+        scales = self.scales if len(self.scales) == 3 else (*self.scales, 1)
+        return tuple(n * s for n, s in zip(shape, scales))  # type: ignore[return-value]
+
+    def __call__(self, hu: torch.Tensor) -> torch.Tensor:
+        """Infer ``hu`` ``(X, Y, Z)`` float32 HU; returns ``(X·s, Y·s, Z·s_z)`` float32 HU on the CPU."""
+        if hu.ndim != 3:
+            raise ValueError(f"expected an (X, Y, Z) volume, got shape {tuple(hu.shape)}")
+        hu = hu.float()
+        out = torch.empty(self.output_shape(hu.shape), dtype=torch.float32)
+        n = hu.shape[-1]
+        bar = tqdm(total=n, unit="slice", desc="slices", disable=not self.progress, leave=False)
+        try:
+            for start, stop in slab_ranges(n, self.slab_slices):
+                if self.input_mode == "3d":
+                    self._slab_3d(hu, out, start, stop)
+                else:
+                    self._slab_2d(hu, out, start, stop)
+                bar.update(stop - start)
+        finally:
+            bar.close()
+        return out
+
+    def _slab_2d(self, hu: torch.Tensor, out: torch.Tensor, start: int, stop: int) -> None:
+        x = self.normalizer.forward(stack_context(hu, start, stop, self.context))  # (S, C, X, Y)
+        y = self._windows(x.contiguous())  # (S, 1, X·s, Y·s)
+        out[:, :, start:stop] = self.normalizer.inverse(y[:, 0].float()).permute(1, 2, 0)
+
+    def _slab_3d(self, hu: torch.Tensor, out: torch.Tensor, start: int, stop: int) -> None:
+        n = hu.shape[-1]
+        roi_z = self.roi_size[2] if self.roi_size is not None else self.slab_slices
+        # A halo of half a window lets the kept slices see the same context as in one-piece inference.
+        halo = 0 if stop - start >= n else round_up(roi_z, self.multiple) // 2
+        lo, hi = max(0, start - halo), min(n, stop + halo)
+        x = self.normalizer.forward(hu[:, :, lo:hi])[None, None]
+        y = self._windows(x.contiguous())[0, 0]
+        sz = self.scales[2]
+        kept = y[:, :, (start - lo) * sz:(stop - lo) * sz]
+        out[:, :, start * sz:stop * sz] = self.normalizer.inverse(kept.float())
