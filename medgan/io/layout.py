@@ -48,7 +48,8 @@ def volume_suffix(path: str | os.PathLike) -> str | None:
     return next((s for s in VOLUME_SUFFIXES if name.endswith(s)), None)
 
 
-def _is_dicom_file(path: Path) -> bool:
+def is_dicom_file(path: Path) -> bool:
+    """True for a ``.dcm`` file or any file with the DICOM preamble (``DICM`` at byte 128)."""
     if path.suffix.lower() == ".dcm":
         return True
     try:
@@ -62,7 +63,7 @@ def _is_dicom_file(path: Path) -> bool:
 def is_dicom_folder(path: str | os.PathLike) -> bool:
     """True when ``path`` is a folder that directly holds at least one DICOM file (a series folder)."""
     p = Path(path)
-    return p.is_dir() and any(f.is_file() and _is_dicom_file(f) for f in p.iterdir())
+    return p.is_dir() and any(f.is_file() and is_dicom_file(f) for f in p.iterdir())
 
 
 def case_name(path: str | os.PathLike) -> str:

@@ -1,0 +1,65 @@
+"""NIfTI / NRRD / MHA through SimpleITK, which keeps ITK's LPS geometry on every format it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from medgan.errors import InputError
+from medgan.io.geometry import set_sitk_geometry, sitk_lps_affine
+
+#: File name endings SimpleITK reads and writes for medgan, longest first, and their format name.
+ITK_SUFFIXES: tuple[tuple[str, str], ...] = (
+    (".nii.gz", "nifti"),
+    (".nii", "nifti"),
+    (".nrrd", "nrrd"),
+    (".nhdr", "nrrd"),
+    (".mha", "mha"),
+    (".mhd", "mha"),
+)
+
+
+def itk_format_of(path: str | Path) -> str | None:
+    """``"nifti" | "nrrd" | "mha"`` from the file name, or ``None`` if it is not an ITK file name."""
+    name = Path(path).name.lower()
+    for suffix, fmt in ITK_SUFFIXES:
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a scalar 2D/3D image.
+
+    Returns:
+        ``(array, affine_lps)``: ``(X, Y, Z)`` float32 (2D images get Z = 1) and the 4×4 voxel→LPS affine.
+    """
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[-200:]
+        raise InputError(f"'{path}' is unreadable or truncated: {detail}") from None
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"'{path}' has {image.GetNumberOfComponentsPerPixel()} components per voxel; a CT volume has 1"
+        )
+    if image.GetDimension() not in (2, 3):
+        raise InputError(f"'{path}' is {image.GetDimension()}D; medgan reads 2D or 3D scalar images")
+    affine = sitk_lps_affine(image)
+    array = sitk.GetArrayFromImage(image)  # (Z, Y, X) or (Y, X)
+    if array.ndim == 2:
+        array = array[None]
+    return np.ascontiguousarray(array.transpose(2, 1, 0), dtype=np.float32), affine
+
+
+def write_itk(array: np.ndarray, affine_lps: np.ndarray, path: Path) -> None:
+    """Write ``(X, Y, Z)`` voxels with the grid of ``affine_lps``; the format follows the file name.
+
+    The dtype is written as given (int16 for CT HU, float32 for maps). Compression is on: NRRD/MHA/NIfTI
+    readers all handle gzip and CT compresses ~3×.
+    """
+    image = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(array).transpose(2, 1, 0)))
+    set_sitk_geometry(image, affine_lps)
+    sitk.WriteImage(image, str(path), useCompression=not str(path).lower().endswith(".nii"))

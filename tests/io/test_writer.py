@@ -1,0 +1,125 @@
+"""write_volume for NIfTI / NRRD / MHA: exact voxels and geometry, atomic, no silent overwrite."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from monai.data import MetaTensor
+
+from medgan.errors import ConfigError, InputError, OutputExistsError
+from medgan.io import output_format, read_volume, write_volume
+from medgan.io.geometry import LPS_RAS_FLIP
+
+ITK_NAMES = ["ct.nii.gz", "ct.nii", "ct.nrrd", "ct.mha", "ct.mhd"]
+
+
+@pytest.fixture(scope="module")
+def chest(ct_chest_path):
+    return read_volume(ct_chest_path)
+
+
+def _oblique_volume() -> MetaTensor:
+    """A small non-axis-aligned, anisotropic, LR-mirrored RAS volume with fractional HU."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 300, size=(1, 20, 17, 6)).astype(np.float32)
+    angle = np.deg2rad(25)
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    rot = rot @ np.diag([-1.0, 1.0, 1.0])  # a mirrored (left-handed) grid still has to survive
+    affine = np.eye(4)
+    affine[:3, :3] = rot @ np.diag([0.8, 0.7, 2.5])
+    affine[:3, 3] = [12.5, -40.25, 101.0]
+    return MetaTensor(torch.from_numpy(data), affine=torch.as_tensor(affine))
+
+
+@pytest.mark.parametrize("name", ITK_NAMES)
+def test_ct_round_trip_is_exact_and_int16(chest, tmp_path, name):
+    out = write_volume(chest, tmp_path / name)
+    image = sitk.ReadImage(str(out))
+    assert image.GetPixelID() == sitk.sitkInt16  # CT stays integer HU, not float32
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image).transpose(2, 1, 0), chest[0].numpy())
+    reference = sitk.ReadImage(str(chest.meta["filename_or_obj"]))
+    np.testing.assert_allclose(image.GetSpacing(), reference.GetSpacing(), atol=1e-4)
+    np.testing.assert_allclose(image.GetOrigin(), reference.GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(image.GetDirection(), reference.GetDirection(), atol=1e-4)
+    back = read_volume(out)
+    np.testing.assert_allclose(back.affine.numpy(), chest.affine.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["v.nii.gz", "v.nrrd", "v.mha"])
+def test_oblique_geometry_and_rounding(tmp_path, name):
+    volume = _oblique_volume()
+    back = read_volume(write_volume(volume, tmp_path / name))
+    np.testing.assert_array_equal(back[0].numpy(), np.clip(np.rint(volume[0].numpy()), -32768, 32767))
+    np.testing.assert_allclose(back.affine.numpy(), volume.affine.numpy(), atol=1e-4)
+
+
+def test_nibabel_affine_is_flipped_lps(chest, tmp_path):
+    out = write_volume(chest, tmp_path / "ct.nii.gz")
+    image = sitk.ReadImage(str(out))
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(image.GetDirection()).reshape(3, 3) * np.asarray(image.GetSpacing())
+    lps[:3, 3] = image.GetOrigin()
+    np.testing.assert_allclose(nib.load(out).affine, LPS_RAS_FLIP @ lps, atol=1e-4)
+    np.testing.assert_allclose(nib.load(out).affine, chest.affine.numpy(), atol=1e-4)
+
+
+def test_map_keeps_float32(tmp_path):
+    volume = _oblique_volume() / 1000.0
+    out = write_volume(volume, tmp_path / "map.nrrd", kind="map")
+    assert sitk.ReadImage(str(out)).GetPixelID() == sitk.sitkFloat32
+    np.testing.assert_array_equal(read_volume(out)[0].numpy(), volume[0].numpy())
+
+
+def test_ct_clips_to_int16_range(tmp_path):
+    volume = MetaTensor(torch.tensor([40000.0, -40000.0, 12.6, -12.5]).reshape(1, 2, 2, 1))
+    back = read_volume(write_volume(volume, tmp_path / "c.nrrd"))
+    assert back.flatten().tolist() == [32767.0, -32768.0, 13.0, -12.0]  # np.rint: halves to even
+
+
+def test_existing_output_needs_overwrite(chest, tmp_path):
+    out = tmp_path / "ct.nrrd"
+    out.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        write_volume(chest, out)
+    assert out.read_bytes() == b"keep me"
+    write_volume(chest, out, overwrite=True)
+    assert read_volume(out).shape == chest.shape
+    assert [p.name for p in tmp_path.iterdir()] == ["ct.nrrd"]  # no temporary sibling left behind
+
+
+def test_never_writes_over_its_input(tmp_path, chest):
+    copy = write_volume(chest, tmp_path / "in.nrrd")
+    volume = read_volume(copy)
+    before = copy.read_bytes()
+    with pytest.raises(InputError, match="input"):
+        write_volume(volume, copy, overwrite=True)
+    assert copy.read_bytes() == before
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(InputError):
+        write_volume(torch.zeros(2, 4, 4, 4), tmp_path / "x.nrrd")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "expected"),
+    [("a.nii.gz", None, "nifti"), ("a.NRRD", None, "nrrd"), ("a.mhd", None, "mha"), ("series", None, "dicom"),
+     ("series", "DICOM", "dicom"), ("a.nii", "nifti", "nifti")],
+)
+def test_output_format(name, fmt, expected):
+    assert output_format(name, fmt) == expected
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("a.nii.gz", "nrrd"), ("folder", "nifti"), ("a.nrrd", "png")])
+def test_output_format_rejects_contradictions(name, fmt):
+    with pytest.raises(ConfigError, match="format"):
+        output_format(name, fmt)
+
+
+def test_map_is_not_dicom(tmp_path):
+    with pytest.raises(ConfigError, match="map"):
+        write_volume(_oblique_volume(), tmp_path / "series", kind="map")
