@@ -7,13 +7,12 @@ Every entry takes MONAI-style argument names (``spatial_dims``, ``in_channels``,
 from __future__ import annotations
 
 import copy
-import difflib
-import inspect
 from typing import Any
 
 import torch.nn as nn
 
 from medgan.errors import ConfigError
+from medgan.nets._kwargs import check_kwargs
 from medgan.nets.autoencoders import (
     VAE,
     DenoisingAutoEncoder,
@@ -65,19 +64,6 @@ for _name, _factory in {
 DISCRIMINATORS = ("patchgan", "pixelgan", "srgan_discriminator", "dcgan_discriminator")
 
 
-def _check_kwargs(kind: str, name: str, factory: Any, kwargs: dict[str, Any]) -> None:
-    """Raise ``ConfigError`` for a keyword the factory does not take, with a close match if any."""
-    params = inspect.signature(factory).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    allowed = [p for p in params if p != "self"]
-    for key in kwargs:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{kind} '{name}': unknown argument '{key}'{hint}; allowed: {', '.join(allowed)}")
-
-
 def build_net(cfg: dict[str, Any]) -> nn.Module:
     """Build a net from ``{"type": <registry name>, **kwargs}``; ``cfg`` is not modified.
 
@@ -91,7 +77,7 @@ def build_net(cfg: dict[str, Any]) -> nn.Module:
     kwargs = copy.deepcopy(cfg)
     name = kwargs.pop("type")
     factory = NETS.get(name)
-    _check_kwargs("net", name, factory, kwargs)
+    check_kwargs("net", name, factory, kwargs)
     return factory(**kwargs)
 
 
