@@ -47,6 +47,9 @@ class RunConfig(_Section):
 
     dir: str = Field("runs/experiment", description="run directory (created)")
     name: str | None = Field(None, description="display name for loggers (default: the folder name)")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="also refresh checkpoints/last.ckpt every N iterations (always at epoch end)"
+    )
 
 
 class DataConfig(_Section):

@@ -1,0 +1,224 @@
+"""The training engine: a Lightning ``Trainer`` built from ``trainer:``, with medgan's run directory.
+
+``RUN/`` (``run.dir``) receives:
+
+- ``config.yaml``: the resolved configuration;
+- ``checkpoints/last.ckpt`` (resume) and ``checkpoints/best.ckpt`` (best validation SSIM, as the
+  ldct-benchmark selects; the metric is ``validation.monitor``);
+- ``model/``: the model package of the final weights, ``model_best/``: of the best validation score
+  (both loadable by ``medgan-infer --model``);
+- ``samples/*.png``: validation panels and the diversity curve; ``tb/``: TensorBoard; ``metrics.csv``.
+
+DDP, AMP, multi-node and checkpoint resume are Lightning's; this module only wires them to the config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+
+from medgan.config import ExperimentConfig, save_config
+from medgan.errors import ConfigError, MissingFileError, OutputExistsError
+
+#: what a run writes into ``run.dir`` (removed by ``--overwrite``; nothing else there is touched)
+RUN_OUTPUTS = ("config.yaml", "checkpoints", "model", "model_best", "samples", "tb", "metrics.csv",
+               "hparams.yaml", "ddp_weights.json")
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run put things, and the final validation metrics (if any)."""
+
+    run_dir: Path
+    last_ckpt: Path
+    best_ckpt: Path | None
+    model_dir: Path
+    metrics: dict[str, float]
+
+
+def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
+    """The :class:`medgan.data.CTDataModule` described by ``data:`` (seeded by ``seed``)."""
+    from medgan.data import CTDataModule
+
+    d = cfg.data
+    root = Path(d.root)
+    if not root.is_dir():
+        raise MissingFileError(f"data.root: dataset folder not found: {root} (make one with medgan-prepare)")
+    return CTDataModule(root, pairing=d.pairing, patch_size=list(d.patch_size), batch_size=d.batch_size,
+                        input_mode=d.input_mode, context_slices=d.context_slices, normalization=d.normalization,
+                        scale=d.scale, num_workers=d.num_workers, cache=d.cache,
+                        samples_per_epoch=d.samples_per_epoch, val_max_slices=d.val_max_slices, seed=cfg.seed)
+
+
+class ModelPackageWriter(Callback):
+    """Writes ``model_best/`` whenever the monitored validation metric improves and ``model/`` at the
+    end of fit (rank 0 only). Its best score is kept in checkpoints, so a resumed run compares with it."""
+
+    def __init__(self, run_dir: Path, monitor: str, mode: str) -> None:
+        self.run_dir, self.monitor, self.mode = Path(run_dir), monitor, mode
+        self.best: float | None = None
+
+    def _write(self, pl_module: pl.LightningModule, name: str) -> None:
+        from medgan.package import save_model_package
+
+        save_model_package(self.run_dir / name, pl_module.package_state_dict(), pl_module.manifest(), overwrite=True)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or trainer.sanity_checking:
+            return
+        value = float(value)
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        if better:
+            self.best = value
+            if trainer.is_global_zero:
+                self._write(pl_module, "model_best")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._write(pl_module, "model")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
+
+
+class WeightSyncCheck(Callback):
+    """After a multi-process fit, gathers a checksum of every rank's weights into ``ddp_weights.json``
+    and warns if the ranks disagree (DDP keeps them identical; a difference means a broken set-up)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size < 2:
+            return
+        digest = hashlib.sha256()
+        for name, tensor in sorted(pl_module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        code = torch.tensor(list(digest.digest()[:8]), dtype=torch.int64, device=pl_module.device)
+        gathered = trainer.strategy.all_gather(code).reshape(trainer.world_size, -1).cpu()
+        checksums = ["".join(f"{int(b):02x}" for b in row) for row in gathered]
+        if trainer.is_global_zero:
+            (self.run_dir / "ddp_weights.json").write_text(json.dumps({"world_size": trainer.world_size,
+                                                                      "checksums": checksums}, indent=1))
+            if len(set(checksums)) > 1:
+                warnings.warn(f"DDP ranks hold different weights after training: {checksums}", stacklevel=1)
+
+
+def build_callbacks(cfg: ExperimentConfig, recipe: pl.LightningModule) -> list[Callback]:
+    run = Path(cfg.run.dir)
+    monitor, mode = f"val/{cfg.validation.monitor}", "min" if cfg.validation.monitor == "rmse" else "max"
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=0, save_on_train_epoch_end=True,
+                        every_n_train_steps=(cfg.run.checkpoint_every * recipe.steps_per_iteration
+                                             if cfg.run.checkpoint_every else None)),
+        ModelPackageWriter(run, monitor, mode),
+        WeightSyncCheck(run),
+    ]
+    if recipe.has_val_metrics:
+        callbacks.insert(1, ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor=monitor, mode=mode,
+                                            save_top_k=1, auto_insert_metric_name=False,
+                                            enable_version_counter=False))
+    return callbacks
+
+
+def build_loggers(cfg: ExperimentConfig) -> list[Any]:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    run = Path(cfg.run.dir)
+    loggers: list[Any] = []
+    if cfg.logging.csv:  # name="" and version="" put metrics.csv straight into run.dir
+        loggers.append(CSVLogger(save_dir=str(run), name="", version=""))
+    if cfg.logging.tensorboard:
+        loggers.append(TensorBoardLogger(save_dir=str(run), name="tb", version="", default_hp_metric=False))
+    return loggers
+
+
+def build_trainer(cfg: ExperimentConfig, recipe: pl.LightningModule) -> pl.Trainer:
+    """A Lightning ``Trainer`` from ``trainer:``; ``max_steps`` is scaled to optimiser steps."""
+    t = cfg.trainer
+    if t.matmul_precision:
+        torch.set_float32_matmul_precision(t.matmul_precision)
+    interval = t.val_check_interval
+    return pl.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        precision=t.precision,
+        max_steps=t.max_steps * recipe.steps_per_iteration if t.max_steps > 0 else -1,
+        max_epochs=t.max_epochs,
+        # an int interval counts batches across epochs, so an epoch shorter than it still validates
+        val_check_interval=interval,
+        check_val_every_n_epoch=None if isinstance(interval, int) else t.check_val_every_n_epoch,
+        limit_val_batches=t.limit_val_batches, num_sanity_val_steps=t.num_sanity_val_steps,
+        log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, benchmark=t.benchmark,
+        enable_progress_bar=t.enable_progress_bar, default_root_dir=cfg.run.dir,
+        callbacks=build_callbacks(cfg, recipe), logger=build_loggers(cfg) or False,
+        enable_model_summary=False,
+    )
+
+
+def prepare_run_dir(cfg: ExperimentConfig, resume: bool, overwrite: bool) -> Path | None:
+    """Check / clear ``run.dir``; return the checkpoint to resume from (or ``None``)."""
+    run = Path(cfg.run.dir)
+    last = run / "checkpoints" / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise MissingFileError(f"--resume: no checkpoint to resume at {last} (run.dir={run})")
+        return last
+    if rank_zero_only.rank != 0:  # DDP children start after rank 0 created the folder
+        return None
+    existing = [name for name in RUN_OUTPUTS if (run / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"run.dir {run} already holds a run ({', '.join(existing)}); pass --resume to "
+                                f"continue it or --overwrite to start over")
+    for name in existing:
+        path = run / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return None
+
+
+def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
+          datamodule: pl.LightningDataModule | None = None) -> TrainResult:
+    """Train ``cfg`` and return where the results are.
+
+    Args:
+        cfg: validated configuration.
+        resume: continue from ``run.dir/checkpoints/last.ckpt`` (weights, optimisers, schedules, step,
+            RNG, image pools, best score).
+        overwrite: replace an existing run in ``run.dir``.
+        datamodule: use this instead of building ``medgan.data.CTDataModule`` from ``data:``.
+    """
+    from medgan.recipes import build_recipe
+
+    ckpt = prepare_run_dir(cfg, resume, overwrite)
+    run = Path(cfg.run.dir)
+    if rank_zero_only.rank == 0:
+        save_config(cfg, run / "config.yaml")
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    recipe = build_recipe(cfg)
+    datamodule = datamodule if datamodule is not None else build_datamodule(cfg)
+    if cfg.trainer.max_steps <= 0 and cfg.trainer.max_epochs is None:
+        raise ConfigError("set trainer.max_steps (> 0) or trainer.max_epochs; both are unset")
+    trainer = build_trainer(cfg, recipe)
+    with warnings.catch_warnings():
+        # expected here: a run folder that already holds files, few batches on tiny CPU runs, no val set for GANs
+        for pattern in (".*exists and is not empty.*", ".*does not have many workers.*",
+                        ".*smaller than the logging interval.*", ".*Total length of .* across ranks is zero.*"):
+            warnings.filterwarnings("ignore", message=pattern)
+        trainer.fit(recipe, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True if ckpt else None)
+    best = run / "checkpoints" / "best.ckpt"
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    return TrainResult(run, run / "checkpoints" / "last.ckpt", best if best.is_file() else None, run / "model", metrics)

@@ -1,0 +1,89 @@
+"""DCGAN (Radford et al. 2016) and its class-conditional form (cGAN): noise (+ label) -> CT patch.
+
+Real images are the target-domain patches of the dataset (``data.pairing: single``); labels come from
+``dataset.json`` (``batch["label"]``). There is no target to compare with, so validation draws a fixed
+set of latent vectors, saves them as a panel and tracks their diversity (mode-collapse monitor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medgan.errors import ConfigError
+from medgan.recipes.base import Recipe, set_requires_grad
+
+
+class DCGANRecipe(Recipe):
+    recipe_name = "dcgan"
+    steps_per_iteration = 2
+    generative = True
+    has_val_metrics = False
+
+    def build(self) -> None:
+        r, patch = self.cfg.recipe, list(self.cfg.data.patch_size)
+        if len(set(patch)) != 1:
+            raise ConfigError(f"recipe '{r.name}' needs a square/cubic data.patch_size, got {patch}")
+        if r.name == "cgan" and r.num_classes < 2:
+            raise ConfigError(f"recipe 'cgan' needs recipe.num_classes >= 2, got {r.num_classes}")
+        self.recipe_name = r.name
+        classes = r.num_classes if r.name == "cgan" else 0
+        self.make_net("generator", "generator", spatial_dims=self.spatial_dims, latent_size=r.latent_dim,
+                      out_channels=1, img_size=patch[0], num_classes=classes)
+        self.make_net("discriminator", "discriminator", spatial_dims=self.spatial_dims, in_channels=1,
+                      img_size=patch[0], num_classes=classes)
+        self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
+        self.num_classes = classes
+        # a fixed latent batch, drawn from its own generator, shows progress on the same samples every time
+        g = torch.Generator().manual_seed(self.cfg.seed)
+        n = self.cfg.validation.diversity.samples
+        self.register_buffer("fixed_z", torch.randn(n, r.latent_dim, generator=g), persistent=False)
+        self.register_buffer("fixed_labels", torch.arange(n) % max(classes, 1), persistent=False)
+
+    def optimizer_groups(self):
+        return [(list(self.generator.parameters()), self.cfg.optim.lr),
+                (list(self.discriminator.parameters()), self.cfg.optim.lr_d or self.cfg.optim.lr)]
+
+    def _labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        return labels if self.num_classes else None
+
+    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z ``(B, latent_dim)`` [+ labels ``(B,)``] -> images ``(B, 1, *patch)`` normalised."""
+        return self.generator(z, self._labels(labels))
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        real = batch["target"]
+        labels = batch["label"].long().to(real.device) if self.num_classes else None
+        if labels is not None and int(labels.max()) >= self.num_classes:
+            raise ConfigError(f"dataset label {int(labels.max())} >= recipe.num_classes {self.num_classes}")
+        z = torch.randn(len(real), self.cfg.recipe.latent_dim, device=real.device)
+        fake = self.sample(z, labels)
+
+        def critic(x: torch.Tensor) -> torch.Tensor:
+            return self.discriminator(x, labels) if labels is not None else self.discriminator(x)
+
+        set_requires_grad(self.discriminator, False)
+        loss_g_adv = self.loss_gan.g_loss(critic(fake))
+        self.optimize(loss_g_adv, 0)
+        set_requires_grad(self.discriminator, True)
+        loss_d_real = self.loss_gan(critic(real), True)
+        loss_d_fake = self.loss_gan(critic(fake.detach()), False)
+        self.optimize(loss_d_real + loss_d_fake + self.loss_gan.penalty(critic, real, fake.detach()), 1)
+        return {"loss_g_adv": loss_g_adv.detach(), "loss_d_real": loss_d_real.detach(),
+                "loss_d_fake": loss_d_fake.detach()}
+
+    def predict(self, source: torch.Tensor) -> torch.Tensor:
+        z = self.fixed_z[: len(source)]
+        return self.sample(z, self.fixed_labels[: len(source)])
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if batch_idx > 0:
+            return
+        fake = self.sample(self.fixed_z, self.fixed_labels).float()
+        fake_hu = self.normalizer.inverse(fake)
+        self._panel_rows = [{"output": fake_hu[i].cpu().numpy(),
+                             "input": self.normalizer.inverse(batch["target"][0].float()).cpu().numpy()}
+                            for i in range(min(self.cfg.validation.panels, len(fake)))]
+        if self.diversity_enabled:
+            self._diversity_batch = [fake.detach().cpu()]

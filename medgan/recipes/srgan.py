@@ -1,0 +1,77 @@
+"""SRGAN (Ledig et al. 2017) with BasicSR's EMA of G.
+
+Phase 1 (``pretrain_steps`` iterations): SRResNet, pixel loss only. Phase 2: pixel loss
+(``pixel_weight``) + content loss on D's features (``feature_weight``; needs no downloaded VGG) +
+``adv_weight`` (1e-3) x adversarial. D is trained from the start, so it is not a random critic when
+phase 2 begins, and every iteration takes the same two optimiser steps. Inference (the model package)
+uses the EMA copy of G when ``ema_decay`` is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medgan.recipes.base import Recipe, set_requires_grad
+
+
+class SRGANRecipe(Recipe):
+    recipe_name = "srgan"
+    steps_per_iteration = 2
+    generative = True
+
+    def build(self) -> None:
+        from medgan.nets import EMA
+
+        self.make_net("generator", "generator", **self.image_fill(), upscale=self.cfg.data.scale)
+        self.make_net("discriminator", "discriminator", spatial_dims=self.spatial_dims, in_channels=1)
+        r = self.cfg.recipe
+        self.loss_pix = self.make_loss("pixel_loss", r.pixel_loss)
+        self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
+        self.loss_feat = self.make_loss("feature_weight", {"type": "feature_matching"})
+        self.generator_ema = EMA(self.generator, r.ema_decay) if r.ema_decay else None
+
+    def optimizer_groups(self):
+        return [(list(self.generator.parameters()), self.cfg.optim.lr),
+                (list(self.discriminator.parameters()), self.cfg.optim.lr_d or self.cfg.optim.lr)]
+
+    def predict(self, source: torch.Tensor) -> torch.Tensor:
+        net = self.generator_ema.module if self.generator_ema is not None else self.generator
+        return net(source)
+
+    def package_state_dict(self) -> dict[str, torch.Tensor]:
+        net = self.generator_ema.module if self.generator_ema is not None else self.generator
+        return {f"generator.{k}": v for k, v in net.state_dict().items()}
+
+    def backward_g(self, real_low: torch.Tensor, real_high: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        r = self.cfg.recipe
+        fake_high = self.generator(real_low)
+        loss_pix = self.loss_pix(fake_high, real_high)
+        losses = {"loss_g_pix": loss_pix}
+        if self.iteration >= r.pretrain_steps:
+            set_requires_grad(self.discriminator, False)
+            logits_fake, feats_fake = self.discriminator(fake_high, return_features=True)
+            with torch.no_grad():
+                _, feats_real = self.discriminator(real_high, return_features=True)
+            losses["loss_g_pix"] = r.pixel_weight * loss_pix
+            losses["loss_g_feat"] = r.feature_weight * self.loss_feat(feats_fake, feats_real)
+            losses["loss_g_adv"] = r.adv_weight * self.loss_gan.g_loss(logits_fake)
+            set_requires_grad(self.discriminator, True)
+        self.optimize(sum(losses.values()), 0)
+        if self.generator_ema is not None and self._window_done:
+            self.generator_ema.update(self.generator)
+        return {k: v.detach() for k, v in losses.items()}, fake_high.detach()
+
+    def backward_d(self, real_high: torch.Tensor, fake_high: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss_d_real = self.loss_gan(self.discriminator(real_high), True)
+        loss_d_fake = self.loss_gan(self.discriminator(fake_high), False)
+        penalty = self.loss_gan.penalty(self.discriminator, real_high, fake_high)
+        self.optimize(loss_d_real + loss_d_fake + penalty, 1)
+        return {"loss_d_real": loss_d_real.detach(), "loss_d_fake": loss_d_fake.detach()}
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        real_low, real_high = batch["source"], batch["target"]
+        losses, fake_high = self.backward_g(real_low, real_high)
+        losses.update(self.backward_d(real_high, fake_high))
+        return losses

@@ -1,0 +1,57 @@
+"""A tiny in-memory DataModule with the batch contract of ``medgan.data.CTDataModule``.
+
+Each sample is a smooth random "anatomy" in HU plus noise on the source (the low-dose stand-in), drawn
+from a generator seeded by the sample index, so batches do not depend on the global RNG.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from medgan.transforms.intensity import HUNormalizer
+
+
+class _Synthetic(Dataset):
+    def __init__(self, n: int, patch: list[int], channels: int, scale: int, offset: int) -> None:
+        self.n, self.patch, self.channels, self.scale, self.offset = n, patch, channels, scale, offset
+        self.norm = HUNormalizer()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(1000 * self.offset + i)
+        hi = [s * self.scale for s in self.patch]
+        coarse = torch.rand(1, 1, *[max(s // 4, 2) for s in hi], generator=g) * 1500 - 1000
+        mode = "trilinear" if len(hi) == 3 else "bilinear"
+        full = F.interpolate(coarse, size=hi, mode=mode, align_corners=False)[0]
+        low = full if self.scale == 1 else F.avg_pool2d(full, self.scale) if len(hi) == 2 else F.avg_pool3d(full, self.scale)
+        low = low.repeat(self.channels, *[1] * len(hi)) + 80 * torch.randn(self.channels, *self.patch, generator=g)
+        return {"source": self.norm(low).float(), "target": self.norm(full).float(), "case": f"case{i % 2}",
+                "label": torch.tensor(i % 2), "slice_frac": torch.tensor(i / max(self.n - 1, 1))}
+
+
+class SyntheticCTDataModule(pl.LightningDataModule):
+    def __init__(self, patch_size=(16, 16), input_mode="2d", context_slices=1, scale=1, batch_size=1,
+                 n_train=4, n_val=2, pairing="paired") -> None:
+        super().__init__()
+        channels = 2 * context_slices + 1 if input_mode == "2.5d" else 1
+        self.pairing = pairing
+        self.train_set = _Synthetic(n_train, list(patch_size), channels, scale, 0)
+        self.val_set = _Synthetic(n_val, list(patch_size), channels, scale, 1)
+        self.batch_size = batch_size
+
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=False)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=1, shuffle=False)
+
+
+@pytest.fixture
+def synthetic_dm():
+    return SyntheticCTDataModule
