@@ -1,5 +1,16 @@
 """Transforms on CT volumes: HU normalisation with exact inverses, dose simulation, SR degradations."""
 
 from medgan.transforms.intensity import HUNormalizer, NormalizeHUd, build_normalizer
+from medgan.transforms.lowdose import RandSimulateLowDosed, SimulateLowDosed, simulate_low_dose
+from medgan.transforms.projector import ParallelBeamProjector, get_projector
 
-__all__ = ["HUNormalizer", "NormalizeHUd", "build_normalizer"]
+__all__ = [
+    "HUNormalizer",
+    "NormalizeHUd",
+    "ParallelBeamProjector",
+    "RandSimulateLowDosed",
+    "SimulateLowDosed",
+    "build_normalizer",
+    "get_projector",
+    "simulate_low_dose",
+]
