@@ -1,0 +1,42 @@
+"""ResnetGenerator against the CycleGAN reference."""
+
+from __future__ import annotations
+
+import torch
+
+from medgan.nets import build_net
+
+
+def _count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_reference_parameter_count_9_blocks() -> None:
+    # pytorch-CycleGAN-and-pix2pix, resnet_9blocks, ngf 64, instance norm, 3 -> 3 channels
+    with torch.device("meta"):
+        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3, "channels": 64,
+                         "n_blocks": 9, "norm": "instance"})
+    assert _count(net) == 11_378_179
+
+
+def test_6_blocks_count_and_reflection_padding() -> None:
+    with torch.device("meta"):
+        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3, "n_blocks": 6})
+    # three 256-channel blocks fewer, each two 3x3 convs with bias
+    assert _count(net) == 11_378_179 - 3 * 2 * (256 * 256 * 9 + 256)
+    assert any(isinstance(m, torch.nn.ReflectionPad2d) for m in net.modules())
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules())
+
+
+def test_3d_uses_3d_layers_and_tanh_range() -> None:
+    net = build_net({"type": "resnet_generator", "spatial_dims": 3, "channels": 2, "n_blocks": 1})
+    assert any(isinstance(m, torch.nn.ReflectionPad3d) for m in net.modules())
+    out = net(10 * torch.randn(1, 1, 8, 12, 16))
+    assert out.shape == (1, 1, 8, 12, 16)
+    assert out.abs().max() <= 1.0
+
+
+def test_non_square_input_and_dropout_in_blocks() -> None:
+    net = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 2, "dropout": 0.5})
+    assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 2
+    assert net(torch.randn(1, 1, 20, 36)).shape == (1, 1, 20, 36)
