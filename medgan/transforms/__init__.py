@@ -1,16 +1,19 @@
 """Transforms on CT volumes: HU normalisation with exact inverses, dose simulation, SR degradations."""
 
+from medgan.transforms.degrade import DegradeForSRd, degrade_for_sr
 from medgan.transforms.intensity import HUNormalizer, NormalizeHUd, build_normalizer
 from medgan.transforms.lowdose import RandSimulateLowDosed, SimulateLowDosed, simulate_low_dose
 from medgan.transforms.projector import ParallelBeamProjector, get_projector
 
 __all__ = [
+    "DegradeForSRd",
     "HUNormalizer",
     "NormalizeHUd",
     "ParallelBeamProjector",
     "RandSimulateLowDosed",
     "SimulateLowDosed",
     "build_normalizer",
+    "degrade_for_sr",
     "get_projector",
     "simulate_low_dose",
 ]

@@ -1,0 +1,167 @@
+"""Super-resolution degradations: a low-resolution CT volume with its exact geometry.
+
+The low-resolution (LR) source of an SR pair is made from the high-resolution (HR) target by
+
+1. optional slice-thickness simulation: a rectangular slice-sensitivity profile ``thickness_mm`` wide,
+   i.e. a (fractional) moving average along z; the slice positions and count stay, so the pair keeps a
+   one-to-one slice correspondence and only in-plane resolution changes by ``scale``;
+2. anti-aliased in-plane down-sampling by an integer ``scale``: each LR pixel is the mean of a
+   ``scale x scale`` block of HR pixels (MONAI ``Resize(mode="area")``), which is what a detector with
+   ``scale``-times larger pixels measures, and needs no extra anti-aliasing filter;
+3. optional Gaussian image noise ``noise_std_hu``.
+
+Geometry: LR voxel ``(i, j, k)`` is the centre of HR voxels ``[s*i, s*i + s) x [s*j, s*j + s) x {k}``,
+so its world position is the mean of theirs. In-plane sizes that are not a multiple of ``scale`` lose the
+last ``size % scale`` HR columns/rows in the LR image; the HR target need not be cropped: LR patch at
+``(i, j)`` pairs with the HR patch at ``(s*i, s*j)`` (the remainder is simply never sampled).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform, Resize, SpatialCrop
+
+from medgan.errors import ConfigError
+
+
+def _parse_scale(scale: int) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ConfigError(f"scale: got {scale!r}, allowed: an integer >= 1 (2 = half the in-plane resolution)")
+    return scale
+
+
+def slice_profile(thickness_slices: float) -> torch.Tensor:
+    """Weights of a rectangular slice-sensitivity profile ``thickness_slices`` slice spacings wide.
+
+    Tap ``m`` (offset from the centre slice) gets the overlap of ``[m - 1/2, m + 1/2]`` with
+    ``[-w/2, w/2]``, normalised to sum to 1; ``w <= 1`` gives ``[1.0]`` (no averaging).
+
+    Returns:
+        1D float64 tensor of odd length.
+    """
+    half = thickness_slices / 2
+    reach = max(0, math.ceil(half - 0.5))
+    taps = torch.arange(-reach, reach + 1, dtype=torch.float64)
+    overlap = (torch.minimum(taps + 0.5, torch.tensor(half)) - torch.maximum(taps - 0.5, torch.tensor(-half))).clamp(
+        min=0
+    )
+    return overlap / overlap.sum()
+
+
+def simulate_slice_thickness(volume: torch.Tensor, thickness_mm: float, spacing_z_mm: float) -> torch.Tensor:
+    """Average ``(C, X, Y, Z)`` along z with a ``thickness_mm`` rectangular profile; same shape and positions.
+
+    Edge slices repeat the border (a scan does not see past its first and last slice).
+    """
+    if not thickness_mm > 0:
+        raise ConfigError(f"slice_thickness_mm: got {thickness_mm!r}, allowed: > 0 mm")
+    weights = slice_profile(thickness_mm / spacing_z_mm)
+    if weights.numel() == 1:
+        return volume
+    data = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
+    c, x, y, z = data.shape
+    reach = weights.numel() // 2
+    lines = data.reshape(c * x * y, 1, z).float()
+    lines = F.pad(lines, (reach, reach), mode="replicate")
+    out = F.conv1d(lines, weights.to(lines)[None, None]).reshape(c, x, y, z).to(data.dtype)
+    if isinstance(volume, MetaTensor):
+        return MetaTensor(out, meta=volume.meta, applied_operations=volume.applied_operations)
+    return out
+
+
+def degrade_for_sr(
+    volume: MetaTensor,
+    scale: int,
+    slice_thickness_mm: float | None = None,
+    *,
+    noise_std_hu: float = 0.0,
+    seed: int | None = None,
+) -> MetaTensor:
+    """The low-resolution source of an SR pair, with the exact LR geometry in its affine.
+
+    Args:
+        volume: HR image, channel-first ``(C, X, Y, Z)`` (or ``(C, X, Y)``), HU, with a voxel->world affine.
+        scale: integer in-plane down-sampling factor (X and Y).
+        slice_thickness_mm: simulate slices this thick (rectangular profile) before down-sampling;
+            ``None`` keeps the HR slices.
+        noise_std_hu: standard deviation of added white Gaussian noise, HU (0 = none).
+        seed: seed of that noise.
+
+    Returns:
+        ``(C, X // scale, Y // scale, Z)`` float32 MetaTensor in HU; affine spacing x ``scale`` in-plane and
+        origin at the centre of the first HR block; other meta (DICOM headers ...) kept, plus
+        ``meta["sr_scale"]`` and ``meta["slice_thickness_mm"]`` when simulated.
+    """
+    scale = _parse_scale(scale)
+    if not isinstance(volume, MetaTensor):
+        volume = MetaTensor(torch.as_tensor(volume))
+    if volume.ndim not in (3, 4):
+        raise ValueError(f"volume: expected (C, X, Y[, Z]), got shape {tuple(volume.shape)}")
+    if not (isinstance(noise_std_hu, (int, float)) and noise_std_hu >= 0):
+        raise ConfigError(f"noise_std_hu: got {noise_std_hu!r}, allowed: >= 0 HU")
+    in_plane = volume.shape[1:3]
+    if min(in_plane) < scale:
+        raise ConfigError(f"scale: got {scale} for an in-plane size {tuple(in_plane)}, allowed: <= the smaller side")
+    out = volume.clone().float()  # a copy: meta is updated below and the input must not change
+    if slice_thickness_mm is not None:
+        if volume.ndim != 4:
+            raise ConfigError("slice_thickness_mm: needs a 3D (C, X, Y, Z) volume, got a 2D slice")
+        spacing_z = float(torch.linalg.norm(torch.as_tensor(volume.affine, dtype=torch.float64)[:3, 2]))
+        out = simulate_slice_thickness(out, float(slice_thickness_mm), spacing_z)
+    if scale > 1:
+        kept = [s - s % scale for s in in_plane]
+        if kept != list(in_plane):
+            end = kept + list(volume.shape[3:])
+            out = SpatialCrop(roi_start=[0] * len(end), roi_end=end)(out)
+        lr_shape = [k // scale for k in kept] + list(volume.shape[3:])
+        out = Resize(lr_shape, mode="area")(out)  # block mean; MONAI moves the origin to the block centre
+    if noise_std_hu > 0:
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        out = out + noise_std_hu * torch.randn(out.shape, generator=gen).to(out.device)
+    out.meta["sr_scale"] = scale
+    if slice_thickness_mm is not None:
+        out.meta["slice_thickness_mm"] = float(slice_thickness_mm)
+    return out
+
+
+class DegradeForSRd(MapTransform):
+    """Dictionary version of :func:`degrade_for_sr`: writes the LR image of ``keys`` to ``output_key``.
+
+    Args:
+        keys: the HR image key (one).
+        scale, slice_thickness_mm, noise_std_hu, seed: as :func:`degrade_for_sr`.
+        output_key: where the LR image goes (default: replace the HR image).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        scale: int,
+        slice_thickness_mm: float | None = None,
+        noise_std_hu: float = 0.0,
+        seed: int | None = None,
+        output_key: str | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.scale = _parse_scale(scale)
+        self.slice_thickness_mm = slice_thickness_mm
+        self.noise_std_hu = noise_std_hu
+        self.seed = seed
+        self.output_key = output_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            lr = degrade_for_sr(
+                d[key], self.scale, self.slice_thickness_mm, noise_std_hu=self.noise_std_hu, seed=self.seed
+            )
+            d[self.output_key or key] = lr
+        return d
