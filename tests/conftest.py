@@ -26,3 +26,22 @@ def ct_small_path() -> Path:
     from pydicom.data import get_testdata_file
 
     return Path(get_testdata_file("CT_small.dcm"))
+
+
+@pytest.fixture(scope="session")
+def chest_dicom_dir(tmp_path_factory) -> Path:
+    """The chest CT as a DICOM series with 0.7 (row) × 0.8 (column) mm pixels and 2.5 mm slices
+    (``tests.dicom_fixtures.write_dicom_series`` defaults). Read-only: tests must not modify it."""
+    from tests.dicom_fixtures import load_chest, write_dicom_series
+
+    folder = tmp_path_factory.mktemp("chest_dicom") / "series"
+    write_dicom_series(load_chest(), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(tmp_path_factory) -> dict[str, Path]:
+    """Every input medgan must refuse, by name (see ``tests.dicom_fixtures.BAD_INPUT_MESSAGES``)."""
+    from tests.dicom_fixtures import make_bad_inputs
+
+    return make_bad_inputs(tmp_path_factory.mktemp("bad_inputs"))

@@ -119,16 +119,9 @@ def _scan(path: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[Path, str]
     images: list[tuple[Path, Dataset]] = []
     non_images: list[tuple[Path, str]] = []
     for file in files:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pydicom warns on odd-but-readable values; geometry checks follow
-                ds = pydicom.dcmread(file)
-        except InvalidDicomError:
-            if path.is_file():
-                raise InputError(f"'{file}' is not a DICOM file (no DICM preamble)") from None
+        ds = _read_file(file, required=path.is_file() or file.suffix.lower() == ".dcm")
+        if ds is None:
             continue  # a README or thumbnail beside the slices
-        except Exception as err:  # noqa: BLE001 - pydicom raises many types on broken files
-            raise InputError(f"'{file}' is unreadable or truncated: {type(err).__name__}: {err}") from None
         sop_class = str(ds.get("SOPClassUID", ""))
         modality = str(ds.get("Modality", "")).upper()
         if sop_class == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
@@ -136,11 +129,35 @@ def _scan(path: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[Path, str]
         if modality in NON_IMAGE_MODALITIES:
             non_images.append((file, NON_IMAGE_MODALITIES[modality]))
         elif "PixelData" not in ds:
-            name = getattr(ds.SOPClassUID, "name", sop_class) if "SOPClassUID" in ds else "unknown class"
+            name = getattr(ds.SOPClassUID, "name", sop_class) if "SOPClassUID" in ds else ""
+            if not name or "Image Storage" in name:
+                # pydicom stops quietly at the end of a cut file: an image without pixels is a truncated one
+                raise InputError(f"'{file}' is truncated or incomplete: it has no PixelData (7FE0,0010)")
             non_images.append((file, f"non-image object ({name})"))
         else:
             images.append((file, ds))
     return images, non_images
+
+
+def _read_file(file: Path, required: bool) -> Dataset | None:
+    """Read one file; ``None`` for a non-DICOM file that is not ``required`` to be DICOM."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns on odd-but-readable values; geometry checks follow
+        try:
+            return pydicom.dcmread(file)
+        except InvalidDicomError:
+            pass
+        except Exception as err:  # noqa: BLE001 - pydicom raises many types on broken files
+            raise InputError(f"'{file}' is unreadable or truncated: {type(err).__name__}: {err}") from None
+        try:  # old files without the 128-byte preamble and file meta are still DICOM
+            ds = pydicom.dcmread(file, force=True)
+            if "SOPClassUID" in ds and ("Modality" in ds or "PixelData" in ds):
+                return ds
+        except Exception:  # noqa: BLE001 - forced parsing of a non-DICOM file fails in arbitrary ways
+            pass
+    if required:
+        raise InputError(f"'{file}' is not a DICOM file or is truncated (no DICM preamble)")
+    return None
 
 
 def _pick_series(path: Path, datasets: list[tuple[Path, Dataset]], series_uid: str | None
@@ -266,13 +283,14 @@ def _sort_and_check(frames: list[_Frame]) -> list[_Frame]:
         return frames
     along = np.array([fr.position @ normal for fr in frames])
     gaps = np.diff(along)
-    typical = float(np.median(gaps))
     for i, gap in enumerate(gaps):
-        if gap < 1e-3 * max(typical, 1.0):
+        if gap < 1e-3:
             raise InputError(
                 f"duplicate slice position {along[i]:.3f} mm (ImagePositionPatient (0020,0032)) in "
                 f"'{frames[i].label}' and '{frames[i + 1].label}'"
             )
+    # the smallest step is the series' own (a median is fooled when few slices remain around a gap)
+    typical = float(gaps.min())
     for i, gap in enumerate(gaps):
         if gap > 1.5 * typical:
             missing = round(gap / typical) - 1
@@ -299,7 +317,7 @@ def _decode(frames: list[_Frame]) -> np.ndarray:
                 cache[key] = fr.ds.pixel_array
             except Exception as err:  # noqa: BLE001 - truncated data and missing plugins raise varied types
                 raise InputError(
-                    f"'{fr.path}' pixel data cannot be decoded (transfer syntax "
+                    f"'{fr.path}' pixel data cannot be decoded, truncated or corrupt? (transfer syntax "
                     f"{fr.ds.file_meta.get('TransferSyntaxUID', '?')}): {type(err).__name__}: {err}"
                 ) from None
         pixels = cache[key] if fr.frame is None else cache[key][fr.frame]
@@ -316,7 +334,7 @@ def _frame_header(base: Dataset, fr: _Frame) -> Dataset:
     """A single-frame style header for one frame of a multi-frame object."""
     header = Dataset()
     header.update(base)  # shallow: the elements set below replace shared ones, never mutate them
-    header.file_meta = base.file_meta
+    header.file_meta = fr.ds.file_meta
     header.ImagePositionPatient = [float(v) for v in fr.position]
     header.ImageOrientationPatient = [float(v) for v in fr.orientation]
     header.PixelSpacing = list(fr.pixel_spacing)

@@ -179,10 +179,9 @@ def write_ct_series(
             frame = None if frame_numbers is None else frame_numbers[nearest[k]]
             ds.SourceImageSequence = DicomSequence([_reference(headers[nearest[k]], frame)])
             ds.ReferencedSeriesSequence = DicomSequence([referenced])
-            if "PatientPosition" not in ds:
-                ds.PatientPosition = ""
-            if "Laterality" not in ds:
-                ds.Laterality = ""
+            for keyword in ("PatientPosition", "Laterality", "KVP"):
+                if keyword not in ds:  # type 2 of the CT IOD; enhanced sources keep KVP in functional groups
+                    setattr(ds, keyword, "")
         else:
             ds = Dataset()
             ds.update(study_base)
