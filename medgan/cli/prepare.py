@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument(
         "--slice-thickness", type=float, default=None, metavar="MM", help="simulate thicker slices (mm)"
     )
+    sr.add_argument(
+        "--noise", type=float, default=0.0, metavar="HU", help="add white noise of this std (HU; default 0)"
+    )
     return parser
 
 
@@ -151,6 +154,7 @@ def _body(argv: Sequence[str] | None) -> int:
             args.output,
             args.scale,
             slice_thickness_mm=args.slice_thickness,
+            noise_std_hu=args.noise,
             patient_regex=args.patient_regex,
             **common,
         )

@@ -266,6 +266,7 @@ def prepare_sr(
     scale: int,
     *,
     slice_thickness_mm: float | None = None,
+    noise_std_hu: float = 0.0,
     split: str | tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     fmt: str = "same",
@@ -276,13 +277,16 @@ def prepare_sr(
     """Scans in ``input_dir`` -> a paired low-resolution (source) / original (target) dataset.
 
     The source is :func:`medgan.transforms.degrade.degrade_for_sr` (anti-aliased in-plane down-sampling by
-    ``scale``, optionally thicker slices), written with its own, exact low-resolution geometry.
+    ``scale``, optionally thicker slices and white noise of ``noise_std_hu``, seeded per case), written with
+    its own, exact low-resolution geometry.
     """
     _check_format(fmt)
     if not isinstance(scale, int) or isinstance(scale, bool) or scale < 2:
         raise ConfigError(f"--scale: got {scale!r}, allowed: an integer >= 2")
     if slice_thickness_mm is not None and not slice_thickness_mm > 0:
         raise ConfigError(f"--slice-thickness: got {slice_thickness_mm!r} mm, allowed: > 0")
+    if not noise_std_hu >= 0:
+        raise ConfigError(f"--noise: got {noise_std_hu!r} HU, allowed: >= 0")
     fractions = parse_split(split) if isinstance(split, str) else parse_split(list(split))
     cases, patients = _scan_inputs(input_dir, patient_regex)
     assignment = split_by_patient(patients, fractions, seed)
@@ -290,7 +294,9 @@ def prepare_sr(
     def make_source(case: str, volume: Any) -> Any:
         from medgan.transforms.degrade import degrade_for_sr
 
-        return degrade_for_sr(volume, scale, slice_thickness_mm)
+        return degrade_for_sr(
+            volume, scale, slice_thickness_mm, noise_std_hu=noise_std_hu, seed=case_seed(seed, case)
+        )
 
     def work(root: Path) -> dict[str, Any]:
         _derive_each(cases, assignment, fmt, make_source, f"medgan low-resolution x{scale}", progress)(root)
@@ -300,6 +306,7 @@ def prepare_sr(
             target="input scans",
             scale=scale,
             slice_thickness_mm=slice_thickness_mm,
+            noise_std_hu=noise_std_hu,
             cases=case_entries(assignment, patients, label={c: 0 for c in cases}),
         )
         return manifest
