@@ -21,6 +21,15 @@ from medgan.errors import ConfigError
 from medgan.nets._layers import parse_float, parse_int, parse_size, parse_spatial_dims
 
 
+def _monai_net(net: str, cls: type[nn.Module], **kwargs: object) -> nn.Module:
+    """Build a MONAI net, turning its argument errors into a ``ConfigError`` that names our net."""
+    try:
+        return cls(**kwargs)
+    except Exception as err:  # MONAI raises ValueError/TypeError, numpy ufunc errors for a str kernel_size
+        message = " ".join(str(err).split())  # one line: the CLI prints it as is
+        raise ConfigError(f"net '{net}': bad argument ({type(err).__name__}: {message})") from err
+
+
 def _parse_widths(value: object, name: str, net: str) -> tuple[int, ...]:
     if not isinstance(value, Sequence) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
@@ -135,11 +144,12 @@ def ae_conv(
     spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1, channels: Sequence[int] = (16, 32, 64),
     strides: Sequence[int] = (2, 2, 2), kernel_size: int = 3, num_res_units: int = 0, act: str = "PRELU",
     norm: str = "INSTANCE", dropout: float | None = None,
-) -> AutoEncoder:
+) -> nn.Module:
     """MONAI ``AutoEncoder``: strided conv encoder, transposed-conv decoder, no skips; any input size
     divisible by ``prod(strides)``; ``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``, linear output."""
     name = "ae_conv"
-    return AutoEncoder(
+    return _monai_net(
+        name, AutoEncoder,
         spatial_dims=parse_spatial_dims(spatial_dims, name),
         in_channels=parse_int(in_channels, "in_channels", name),
         out_channels=parse_int(out_channels, "out_channels", name),
@@ -202,7 +212,8 @@ class VAE(nn.Module):
         name = "vae"
         d = parse_spatial_dims(spatial_dims, name)
         self.img_size = parse_size(img_size, "img_size", d, name)
-        self.net = VarAutoEncoder(
+        self.net = _monai_net(
+            name, VarAutoEncoder,
             spatial_dims=d,
             in_shape=(parse_int(in_channels, "in_channels", name), *self.img_size),
             out_channels=parse_int(out_channels, "out_channels", name),

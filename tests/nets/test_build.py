@@ -116,6 +116,8 @@ def test_build_net_unknown_argument_is_named() -> None:
         ({"type": "ae_undercomplete", "img_size": 4, "latent_size": 16}, "latent_size"),
         ({"type": "ae_overcomplete", "img_size": 4, "latent_size": 16}, "latent_size"),
         ({"type": "redcnn", "in_channels": 2}, "in_channels"),
+        ({"type": "ae_conv", "channels": [4, 8], "strides": [2]}, "strides"),
+        ({"type": "vae", "act": "FOO"}, "FOO"),
     ],
 )
 def test_build_net_bad_value_names_parameter(cfg: dict, param: str) -> None:
