@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import torch
 import torch.nn as nn
 from monai.networks.layers import Conv, Pad
 
@@ -110,7 +111,7 @@ def pad_layer(padding_type: str, spatial_dims: int, size: int) -> tuple[list[nn.
     return [cls(size)], 0
 
 
-def centre_channel(x, out_channels: int):
+def centre_channel(x: torch.Tensor, out_channels: int) -> torch.Tensor:
     """The input channels a residual shortcut adds to an output of ``out_channels``.
 
     With a 2.5D input (``2k+1`` neighbouring slices on channels) and one output channel, the shortcut is
