@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -16,10 +15,8 @@ import torch
 
 from medgan.cli.prepare import main
 from medgan.io.layout import load_layout, patients_in_two_splits
-
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "data"))
-from dicom_tree import tcia_tree, write_series  # noqa: E402
+from tests.data.builders import tcia_tree
+from tests.dicom_fixtures import load_chest, write_dicom_series
 
 FAST = ["--views", "60", "--no-progress"]
 
@@ -124,9 +121,9 @@ def test_prints_the_training_override(tmp_path, ct_chest_path, capsys):
 
 def test_dicom_in_gives_derived_dicom_out(tmp_path):
     src = tmp_path / "in"
-    rng = np.random.default_rng(0)
-    for name in ("P1", "P2"):
-        write_series(src / name, name, "chest", rng.normal(0, 20, (2, 32, 32)).round() - 0)
+    for k, name in enumerate(("P1", "P2")):
+        hu = load_chest((slice(40, 72), slice(40 + 8 * k, 72 + 8 * k), slice(16, 18)))
+        write_dicom_series(hu, src / name, patient_id=name, description="chest")
     out = tmp_path / "ds"
     assert (
         main(["ldct", "--input", str(src), "--output", str(out), "--dose", "0.25", "--split", "1,0,0", *FAST])
@@ -139,6 +136,11 @@ def test_dicom_in_gives_derived_dicom_out(tmp_path):
     assert low_ds.StudyInstanceUID == full_ds.StudyInstanceUID
     assert low_ds.SeriesInstanceUID != full_ds.SeriesInstanceUID
     assert "DERIVED" in low_ds.ImageType
+    from medgan.io import read_volume
+
+    low_vol, full_vol = read_volume(out / "train" / "source" / "P1"), read_volume(out / "train" / "target" / "P1")
+    assert torch.allclose(low_vol.affine, full_vol.affine, atol=1e-4)
+    assert 0 < (low_vol - full_vol).std() < 300
 
 
 def test_tcia_tree_split_balanced_by_exam(tmp_path):

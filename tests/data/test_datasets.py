@@ -11,8 +11,7 @@ from medgan.data.datasets import CTSampleDataset, Pile
 from medgan.data.volumes import VolumeStore
 from medgan.errors import InputError
 from medgan.io.layout import CaseInfo
-
-from .conftest import write_case
+from tests.data.builders import write_case
 
 
 def _pile(paths, names=None):

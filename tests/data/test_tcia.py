@@ -8,8 +8,8 @@ import pytest
 
 from medgan.data.tcia import find_tcia_patients
 from medgan.errors import InputError, MissingFileError
-
-from .dicom_tree import tcia_tree, write_series
+from tests.data.builders import tcia_tree
+from tests.dicom_fixtures import load_chest, write_dicom_series
 
 
 def test_finds_full_and_low_series_by_description(tmp_path):
@@ -21,13 +21,15 @@ def test_finds_full_and_low_series_by_description(tmp_path):
 
 
 def test_description_wins_over_folder_name(tmp_path):
-    import numpy as np
-
     root = tmp_path / "LDCT"
+    hu = load_chest((slice(0, 8), slice(0, 8), slice(0, 1)))
     # folder names say nothing; only the SeriesDescription tag tells the series apart
-    write_series(root / "L001" / "study" / "s1", "L001", "Full Dose Images", np.zeros((1, 8, 8)))
-    write_series(root / "L001" / "study" / "s2", "L001", "Low Dose Images", np.zeros((1, 8, 8)))
-    write_series(root / "L001" / "study" / "s3", "L001", "Full Dose Projections", np.zeros((1, 8, 8)))
+    for folder, description in (
+        ("s1", "Full Dose Images"),
+        ("s2", "Low Dose Images"),
+        ("s3", "Full Dose Projections"),
+    ):
+        write_dicom_series(hu, root / "L001" / "study" / folder, description=description, patient_id="L001")
     (found,) = find_tcia_patients(root)
     assert found.full.name == "s1" and found.low.name == "s2"
 

@@ -11,8 +11,7 @@ import torch
 import medgan.data.volumes as volumes
 from medgan.data.volumes import VolumeStore, compact_hu
 from medgan.errors import ConfigError
-
-from .conftest import noisy, shifted, write_case
+from tests.data.builders import noisy, shifted, write_case
 
 
 @pytest.fixture
