@@ -16,7 +16,7 @@ from medgan.errors import ConfigError, InputError
 from medgan.io.atomic import check_output, staged_output
 from medgan.io.dicom_read import read_dicom
 from medgan.io.dicom_series import write_ct_series
-from medgan.io.geometry import ras_to_lps
+from medgan.io.geometry import grid_from_affine, ras_to_lps
 from medgan.io.headers import DicomHeaders
 from medgan.io.itk_io import ITK_SUFFIXES, itk_format_of, read_itk, write_itk
 
@@ -133,6 +133,8 @@ def write_volume(
                 f"refusing to replace folder '{path}': it holds non-DICOM entries ({', '.join(strangers[:3])})"
             )
     affine_lps = ras_to_lps(affine_ras)
+    if fmt == "nifti":
+        _check_not_sheared(path, affine_lps)
     with staged_output(path) as staged:
         if fmt == "dicom":
             headers = _headers_for(volume, reference)
@@ -147,6 +149,21 @@ def write_volume(
             back_array, back_affine = read_itk(staged)
         _verify(path, data, affine_lps, back_array, back_affine)
     return path
+
+
+def _check_not_sheared(path: Path, affine_lps: np.ndarray) -> None:
+    """NIfTI (through ITK) coerces a sheared grid — e.g. a gantry-tilted DICOM series — to an orthogonal one,
+    moving voxels by up to tilt × extent; refuse instead of writing wrong geometry."""
+    _, _, direction = grid_from_affine(affine_lps)
+    if np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        return
+    normal = np.cross(direction[:, 0], direction[:, 1])
+    tilt = np.degrees(np.arccos(np.clip(abs(direction[:, 2] @ normal) / np.linalg.norm(normal), 0.0, 1.0)))
+    raise InputError(
+        f"the volume's grid is sheared (slice axis {tilt:.2f} deg off the plane normal, e.g. gantry tilt); "
+        f"NIfTI cannot store it without moving voxels: write '{path.name}' as .nrrd/.mha or a DICOM series, "
+        "or resample first"
+    )
 
 
 def _verify(path: Path, data: np.ndarray, affine: np.ndarray, back: np.ndarray, back_affine: np.ndarray) -> None:

@@ -151,3 +151,26 @@ def test_truncated_compressed_file(tmp_path, small):
     files[3].write_bytes(data[: len(data) - 400])
     with pytest.raises(InputError, match=files[3].name):
         read_volume(tmp_path / "t")
+
+
+def test_gantry_tilt_gives_a_sheared_affine(tmp_path, small):
+    import pydicom
+
+    files = write_dicom_series(small, tmp_path / "tilt")
+    for k, file in enumerate(files):  # positions drift 0.5 mm in y per slice along a z-normal plane
+        ds = pydicom.dcmread(file)
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y + 0.5 * k, z]
+        ds.save_as(file, enforce_file_format=True)
+    volume = read_volume(tmp_path / "tilt")
+    np.testing.assert_allclose(volume.affine.numpy()[:3, 2], [0.0, -0.5, 2.5], atol=1e-9)  # RAS: y negated
+    np.testing.assert_array_equal(volume[0].numpy(), small)
+
+
+def test_image_series_beside_a_segmentation_is_read(tmp_path, small):
+    from tests.dicom_fixtures import make_segmentation
+
+    seg_folder = make_segmentation(small[:16, :16, :3], tmp_path / "study")
+    # study/source (CT) and study/seg (SEG): the SEG is not an image and does not make it ambiguous
+    volume = read_volume(seg_folder.parent)
+    assert volume.shape == (1, 16, 16, 3)

@@ -92,3 +92,25 @@ def test_monai_load_image_with_dicom_reader(ct_small_path, ct_chest_path, tmp_pa
     np.testing.assert_allclose(image.affine.numpy(), expected.affine.numpy())
     assert DicomSeriesReader().verify_suffix(str(ct_small_path))
     assert not DicomSeriesReader().verify_suffix(str(ct_chest_path))
+
+
+def test_load_ctd_in_a_monai_pipeline_and_back_out(tmp_path):
+    from monai.data import DataLoader, Dataset
+    from monai.transforms import Compose, Orientationd, Spacingd
+
+    from tests.dicom_fixtures import load_chest, write_dicom_series
+
+    small = load_chest((slice(30, 62), slice(40, 72), slice(8, 12)))
+    write_dicom_series(small, tmp_path / "s", flip_lr=True)
+    pipeline = Compose([LoadCTd("image"), Orientationd("image", axcodes="RAS"), Spacingd("image", pixdim=(1.6, 1.4, 2.5))])
+    batch = next(iter(DataLoader(Dataset([{"image": str(tmp_path / "s")}] * 2, pipeline), batch_size=2)))
+    assert batch["image"].shape == (2, 1, 16, 16, 4)  # 32 × 0.8 mm / 1.6, 32 × 0.7 mm / 1.4
+    assert isinstance(batch["image"].meta["dicom_headers"], list) and len(batch["image"].meta["dicom_headers"]) == 2
+    one = pipeline({"image": str(tmp_path / "s")})["image"]
+    np.testing.assert_allclose(np.diag(one.affine.numpy())[:3], [1.6, 1.4, 2.5], atol=1e-6)
+    out = write_volume(one, tmp_path / "resampled")  # headers survived: a derived series of the same study
+    import pydicom
+
+    written = pydicom.dcmread(next(out.iterdir()))
+    assert written.StudyInstanceUID == one.meta["dicom_headers"][0].StudyInstanceUID
+    assert [float(v) for v in written.PixelSpacing] == pytest.approx([1.4, 1.6])

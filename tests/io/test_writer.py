@@ -123,3 +123,16 @@ def test_output_format_rejects_contradictions(name, fmt):
 def test_map_is_not_dicom(tmp_path):
     with pytest.raises(ConfigError, match="map"):
         write_volume(_oblique_volume(), tmp_path / "series", kind="map")
+
+
+def test_sheared_grid_refused_for_nifti_kept_by_nrrd(tmp_path):
+    """A gantry-tilted series has a slice axis off the plane normal; NIfTI would silently square it."""
+    volume = _oblique_volume()
+    affine = volume.affine.clone()
+    affine[:3, 2] += 0.4 * affine[:3, 1]  # shear the slice axis towards y
+    sheared = MetaTensor(volume.as_tensor(), affine=affine)
+    with pytest.raises(InputError, match="sheared"):
+        write_volume(sheared, tmp_path / "t.nii.gz")
+    assert not (tmp_path / "t.nii.gz").exists()
+    back = read_volume(write_volume(sheared, tmp_path / "t.nrrd"))
+    np.testing.assert_allclose(back.affine.numpy(), affine.numpy(), atol=1e-4)
