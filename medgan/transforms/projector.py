@@ -140,39 +140,44 @@ class ParallelBeamProjector:
 
     # ------------------------------------------------------------------ construction
     def _build_forward(self) -> torch.Tensor:
-        """Joseph's projector: rows = (view, bin) rays, columns = pixels ``i * N + j``."""
-        n, nb = self.size, self.detector_bins
+        """Joseph's projector: rows = (view, bin) rays, columns = pixels ``i * N + j``.
+
+        Vectorised over chunks of views (few large tensor ops: a per-view loop of small ops is slow when
+        the cores are shared).
+        """
+        n, nb, nv = self.size, self.detector_bins, self.stored_views
         c = (n - 1) / 2
-        t = torch.arange(nb, dtype=torch.float64) - (nb - 1) / 2  # (D,)
-        steps = torch.arange(n, dtype=torch.float64) - c  # (N,) pixel coordinate along the stepping axis
-        step_idx = torch.arange(n).expand(nb, n)[..., None]  # (D, N, 1)
+        t = (torch.arange(nb, dtype=torch.float64) - (nb - 1) / 2)[None, :, None, None]  # (1, D, 1, 1)
+        steps = (torch.arange(n, dtype=torch.float64) - c)[None, None, :, None]  # coordinate along the step axis
+        step_idx = torch.arange(n)[None, None, :, None]
         offsets = torch.tensor([0, 1])
-        ray_key = (torch.arange(nb) * (n * n))[:, None, None]
+        chunk = max(1, 2**23 // (nb * n * 2))
         counts, cols, vals = [], [], []
-        for v in range(self.stored_views):
-            cos, sin = float(self._cos[v]), float(self._sin[v])
-            along_x = abs(sin) >= abs(cos)  # the ray runs closer to the x axis: step over columns
-            a, b = (cos, sin) if along_x else (sin, cos)
-            # solve x cos + y sin = t for the coordinate across the stepping axis
-            across = (t[:, None] - steps[None, :] * a) / b + c  # (D, N) fractional index
+        for v0 in range(0, nv, chunk):
+            cos, sin = self._cos[v0 : v0 + chunk], self._sin[v0 : v0 + chunk]
+            along_x = sin.abs() >= cos.abs()  # the ray runs closer to the x axis: step over columns
+            a = torch.where(along_x, cos, sin)[:, None, None, None]
+            b = torch.where(along_x, sin, cos)[:, None, None, None]
+            # solve x cos + y sin = t for the fractional index across the stepping axis: (V, D, N, 1)
+            across = (t - steps * a) / b + c
             lower = torch.floor(across)
-            frac = (across - lower).float()[..., None]
-            idx = lower.long()[..., None] + offsets  # (D, N, 2) the two interpolation neighbours
-            weight = torch.cat([1.0 - frac, frac], -1) / abs(b)  # path length per step is 1/|b|
+            frac = (across - lower).float()
+            idx = lower.long() + offsets  # (V, D, N, 2): the two interpolation neighbours
+            weight = torch.cat([1.0 - frac, frac], -1) / b.abs().float()  # path length per step is 1/|b|
             keep = (idx >= 0) & (idx < n) & (weight > 0)
-            # step over columns: across is the row i; over rows: across is the column j
-            pix = idx * n + step_idx if along_x else step_idx * n + idx
-            if along_x:  # columns then rows would be unsorted within a ray: CSR wants them sorted
-                order = torch.argsort((ray_key + pix)[keep])
-                cols.append(pix[keep][order].int())
-                vals.append(weight[keep][order])
-            else:  # (ray, row, neighbour) order is already sorted by pixel index
-                cols.append(pix[keep].int())
-                vals.append(weight[keep])
-            counts.append(keep.sum(dim=(1, 2)))
-        crow = torch.zeros(self.stored_views * nb + 1, dtype=torch.int64)
+            # stepping over columns, `across` is the row i; over rows, it is the column j
+            pix = torch.where(along_x[:, None, None, None], idx * n + step_idx, step_idx * n + idx)
+            ray = torch.arange(cos.numel() * nb).reshape(-1, nb, 1, 1).expand_as(pix)
+            # CSR wants each ray's columns sorted: (ray, row, neighbour) order already is for row-stepping
+            # views; column-stepping views need a sort by pixel index within the ray
+            key = (ray * (n * n) + pix)[keep]
+            order = torch.argsort(key)
+            cols.append(pix[keep][order].int())
+            vals.append(weight[keep][order])
+            counts.append(keep.sum(dim=(2, 3)).reshape(-1))
+        crow = torch.zeros(nv * nb + 1, dtype=torch.int64)
         crow[1:] = torch.cumsum(torch.cat(counts), 0)
-        return _csr(crow, torch.cat(cols), torch.cat(vals), (self.stored_views * nb, n * n)).to(self.device)
+        return _csr(crow, torch.cat(cols), torch.cat(vals), (nv * nb, n * n)).to(self.device)
 
     def _build_backward(self) -> torch.Tensor:
         """Pixel-driven back-projector: rows = pixels, two entries per stored view (linear interpolation)."""
