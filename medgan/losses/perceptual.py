@@ -1,13 +1,14 @@
 """Perceptual (feature-space) loss from a **local** weights file; never downloads.
 
-MONAI's ``PerceptualLoss`` fetches its nets through ``torch.hub`` (MedicalNet, RadImageNet) or needs
-``lpips``/torchvision, none of which works offline here. This module builds the same feature nets
-itself and loads the user's file:
+MONAI's ``PerceptualLoss`` fetches its nets through ``torch.hub`` (MedicalNet, RadImageNet; offline
+only from a pre-filled hub cache, otherwise it downloads) or needs ``lpips``/torchvision (not importable
+here). This module builds the same feature nets itself and loads the user's file:
 
 - ``vgg16`` / ``vgg19`` (2D; Simonyan & Zisserman 2015): the torchvision layout, so the state dict of
   torchvision's ImageNet VGG (``features.<i>.weight`` keys; the classifier is ignored) loads as is.
   CT in [-1, 1] is mapped to [0, 1], repeated to RGB and ImageNet-standardised. SRGAN's "VGG54" is
-  ``network="vgg19", layers=["relu5_4"]``. 3D input is scored slice by slice along the last axis.
+  ``network="vgg19", layers=["relu5_4"]``. 3D input is scored slice by slice along the last axis (axial
+  slices in medgan's (X, Y, Z) layout).
 - ``medicalnet_resnet10|18|34|50`` (3D; Chen et al. 2019): MONAI's ``ResNet`` with MedicalNet's
   shortcut settings, so a MedicalNet checkpoint (``{"state_dict": {"module.conv1.weight": ...}}``) loads.
   Each volume is z-scored as MedicalNet was trained.

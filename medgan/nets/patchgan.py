@@ -57,7 +57,7 @@ class PatchDiscriminator(_FeatureStages):
         spectral_norm: wrap every conv in spectral normalisation (Miyato et al. 2018) to bound D's
             Lipschitz constant, a mode-collapse counter; usually with ``norm="none"``.
 
-    Input ``(B, in_channels, *spatial)`` normalised, spatial >= 2**n_layers * 4; output logits
+    Input ``(B, in_channels, *spatial)`` normalised, each side >= 3 * 2**n_layers (24 at 3); output logits
     ``(B, 1, *grid)``, one per overlapping patch.
     """
 
