@@ -96,7 +96,7 @@ def first_output(out: Any) -> torch.Tensor:
 
 
 @torch.no_grad()
-def probe_net(net: nn.Module, in_channels: int, spatial_dims: int, limit: int = 128) -> tuple[int, tuple[int, ...]]:
+def probe_net(net: nn.Module, in_channels: int, spatial_dims: int, limit: int = 512) -> tuple[int, tuple[int, ...]]:
     """Find the input-size multiple a net needs and the factor by which it scales each spatial axis.
 
     Nets with ``k`` stride-2 stages need multiples of ``2**k``, and which they are is not in the manifest.

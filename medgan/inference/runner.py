@@ -127,12 +127,19 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
         overwrite: passed to :func:`medgan.io.write_volume`.
         progress: tqdm bar over cases (when more than one) and the predictor's bar over slices.
     """
+    import torch
+    from monai.data import MetaTensor
+
     from medgan.io import read_volume, write_volume
 
     written = []
     for job in tqdm(jobs, unit="case", desc="cases", disable=not progress or len(jobs) < 2):
         volume = read_volume(job.input)
         result = predictor.predict(volume)
+        # The result carries the input's meta (DICOM headers, source path), which is all the writer needs
+        # from the reference; dropping the input's voxels first lowers peak memory by one volume.
+        reference = MetaTensor(torch.zeros(0), meta=volume.meta)
+        del volume
         written.append(write_volume(result, job.output, job.format, overwrite=overwrite, kind="ct",
-                                    description=predictor.description, reference=volume))
+                                    description=predictor.description, reference=reference))
     return written
