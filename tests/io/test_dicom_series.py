@@ -115,13 +115,23 @@ def test_file_format_is_uncompressed_part10_even_from_jpeg2000(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (Debian dicom3tools) not installed")
-def test_dciodvfy_has_no_errors(derived, tmp_path, ct_chest_path):
+def test_dciodvfy_has_no_errors(derived, tmp_path, ct_chest_path, ct_small_path):
+    from tests.dicom_fixtures import make_enhanced_multiframe
+
     _, folder, _, _ = derived
-    new_study = write_volume(read_volume(ct_chest_path)[:, :, :, :3], tmp_path / "new")
-    for file in [sorted(folder.iterdir())[0], sorted(new_study.iterdir())[0]]:
+    small = load_chest(SMALL)[:, :, :3]
+    enhanced = make_enhanced_multiframe(small, tmp_path / "mf.dcm", tmp_path / "frames", oblique=True)
+    outputs = [
+        folder,  # derived from a classic series
+        write_volume(read_volume(ct_chest_path)[:, :, :, :3], tmp_path / "new"),  # NRRD: new study
+        write_volume(read_volume(enhanced), tmp_path / "from_enhanced"),
+        write_volume(read_volume(ct_small_path), tmp_path / "from_ct_small"),  # a real scanner header
+    ]
+    for out in outputs:
+        file = sorted(out.iterdir())[0]
         result = subprocess.run(["dciodvfy", str(file)], capture_output=True, text=True, timeout=60)
         errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
-        assert errors == [], f"{file}: {errors}"
+        assert errors == [], f"{out.name}: {errors}"
 
 
 def test_nrrd_to_dicom_new_study_round_trip(ct_chest_path, tmp_path):
