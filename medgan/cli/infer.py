@@ -62,9 +62,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _body(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    from medgan.inference.runner import plan_jobs, run_jobs, shard
+    from medgan.inference.runner import plan_jobs, run_jobs
 
-    jobs = shard(plan_jobs(args.input, args.output, args.format, args.overwrite))  # checks before any work
+    # this rank's cases (RANK/WORLD_SIZE under torchrun), every output checked before any work
+    jobs = plan_jobs(args.input, args.output, args.format, args.overwrite)
     from medgan.inference import Predictor
 
     predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, overlap=args.overlap,

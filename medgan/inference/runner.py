@@ -50,8 +50,8 @@ def _is_within(child: Path, parent: Path) -> bool:
 
 
 def plan_jobs(input: str | os.PathLike, output: str | os.PathLike, format: str = "same",
-              overwrite: bool = False) -> list[Job]:
-    """Decide every output path and check them before anything runs.
+              overwrite: bool = False, rank: int | None = None, world_size: int | None = None) -> list[Job]:
+    """Decide this rank's output paths and check them before anything runs.
 
     Args:
         input: one scan (file or DICOM series folder) or a folder of scans (volume files / series folders).
@@ -60,6 +60,9 @@ def plan_jobs(input: str | os.PathLike, output: str | os.PathLike, format: str =
             of ``dicom``, ``nifti``, ``nrrd``, ``mha``. A DICOM output is a folder (no extension); a file
             format without its extension on ``output`` gets it appended.
         overwrite: allow replacing existing outputs.
+        rank, world_size: this process's share of the cases (see :func:`shard`; default from the
+            ``RANK``/``WORLD_SIZE`` environment). Only this rank's outputs are checked for existence, as
+            other ranks may already have written theirs.
 
     Raises:
         MissingFileError: ``input`` does not exist. InputError: ``output`` inside the input folder, or an
@@ -85,6 +88,7 @@ def plan_jobs(input: str | os.PathLike, output: str | os.PathLike, format: str =
         for name, path in cases.items():
             fmt = _input_format(path) if format == "same" else format
             jobs.append(Job(path, dst / f"{name}{EXTENSIONS[fmt]}", fmt))
+    jobs = shard(jobs, rank, world_size)
     if not overwrite:
         existing = [j.output for j in jobs if j.output.exists()]
         if existing:

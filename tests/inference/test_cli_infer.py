@@ -143,9 +143,13 @@ def test_folder_of_cases_is_sharded_and_named_per_case(identity_model, scans, tm
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     ranked = tmp_path / "ranked"
+    ranked.mkdir()
+    (ranked / "a.nii.gz").write_bytes(b"rank 0 wrote this already")  # not this rank's business
     assert main(["--model", str(identity_model), "--input", str(cases), "--output", str(ranked),
                  "--format", "nifti", "--no-progress"]) == 0
-    assert sorted(p.name for p in ranked.iterdir()) == ["b.nii.gz"]  # rank 1 of 2 takes every 2nd case
+    # rank 1 of 2 takes every 2nd case
+    assert sorted(p.name for p in ranked.iterdir()) == ["a.nii.gz", "b.nii.gz"]
+    assert (ranked / "a.nii.gz").read_bytes() == b"rank 0 wrote this already"
 
 
 def test_single_dicom_file_in_gives_dicom_out(identity_model, ct_small_path, tmp_path):
