@@ -59,7 +59,10 @@ class CTDataModule(pl.LightningDataModule):
         val_max_slices: at most this many evenly spaced slices per val/test case (default: all).
         seed: the sampling seed.
         cache_dir: folder of the ``"disk"`` cache.
-        max_in_memory: volumes kept per process when ``cache`` is ``False``.
+        max_in_memory: volumes kept per process when ``cache`` is ``False`` or ``"disk"``.
+        samples_per_volume: training samples taken from a volume each time one is picked (a TorchIO-style
+            queue that keeps the per-sample probabilities exact); default 1 with the memory cache (plain
+            i.i.d. draws), else 8 so that a volume read serves several samples.
         patient_regex: how to read the patient from a case name when ``dataset.json`` does not say.
     """
 
@@ -81,6 +84,7 @@ class CTDataModule(pl.LightningDataModule):
         cache_dir: str | os.PathLike | None = None,
         max_in_memory: int = 4,
         patient_regex: str | None = None,
+        samples_per_volume: int | None = None,
     ) -> None:
         super().__init__()
         _check_choice("pairing", pairing, PAIRINGS)
@@ -98,7 +102,12 @@ class CTDataModule(pl.LightningDataModule):
         _check_int("samples_per_epoch", samples_per_epoch, 1, allow_none=True)
         _check_int("val_max_slices", val_max_slices, 1, allow_none=True)
         _check_int("seed", seed, 0)
-        parse_cache(cache, cache_dir)
+        _check_int("max_in_memory", max_in_memory, 1)
+        _check_int("samples_per_volume", samples_per_volume, 1, allow_none=True)
+        cache_mode = parse_cache(cache, cache_dir)
+        if samples_per_volume is None:
+            samples_per_volume = 1 if cache_mode == "memory" else 8
+        self.samples_per_volume = samples_per_volume
         self.root = root
         self.pairing, self.input_mode, self.context_slices = pairing, input_mode, context_slices
         self.patch_size, self.batch_size, self.scale = tuple(patch), batch_size, scale
@@ -196,6 +205,10 @@ class CTDataModule(pl.LightningDataModule):
             target_weights,
             num_samples=self.samples_per_epoch or len(ds),
             seed=self.seed,
+            source_cases=[case for case, _ in ds.source_samples],
+            target_cases=None if ds.paired else [case for case, _ in ds.target_samples],
+            samples_per_volume=self.samples_per_volume,
+            volumes_per_window=self.max_in_memory,
         )
 
     def _loader_kwargs(self) -> dict[str, Any]:

@@ -7,6 +7,13 @@ whatever its scan length; :func:`patient_weights` does that for slices and, in 3
 keys. Drawing the crop seed here, in the main process, makes an epoch depend only on ``(seed, epoch)``,
 never on the number of DataLoader workers or which worker served which sample. Unpaired training draws
 the target index from a second, independent stream: the two piles are shuffled independently.
+
+Locality (``samples_per_volume > 1``): when volumes are not all held in memory, i.i.d. draws over many
+cases would read a volume for almost every sample. Like TorchIO's patch queue, the sampler then draws a
+*case* (with probability = its share of the weights), takes ``samples_per_volume`` samples from it (by the
+weights within the case), and shuffles the samples of ``volumes_per_window`` such draws together. Every
+sample keeps exactly its marginal probability (case share x within-case share = its weight), while a
+window touches at most ``volumes_per_window`` volumes, so a cache of that many reads each one once.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ class PairSampler(Sampler[tuple[int, int, int]]):
             source index (paired and single-domain).
         num_samples: keys per epoch.
         seed: base seed; epoch ``e`` uses a generator seeded from ``(seed, e)``.
+        source_cases / target_cases: the case (volume) index of each sample; needed for locality.
+        samples_per_volume: samples drawn per case draw (1 = plain i.i.d. draws).
+        volumes_per_window: case draws whose samples are shuffled together.
     """
 
     def __init__(
@@ -48,9 +58,27 @@ class PairSampler(Sampler[tuple[int, int, int]]):
         target_weights: torch.Tensor | None,
         num_samples: int,
         seed: int = 0,
+        *,
+        source_cases: Sequence[int] | None = None,
+        target_cases: Sequence[int] | None = None,
+        samples_per_volume: int = 1,
+        volumes_per_window: int = 4,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if samples_per_volume < 1 or volumes_per_window < 1:
+            raise ValueError(
+                f"samples_per_volume and volumes_per_window must be >= 1, got {samples_per_volume}, {volumes_per_window}"
+            )
+        if samples_per_volume > 1 and (
+            source_cases is None or (target_weights is not None and target_cases is None)
+        ):
+            raise ValueError(
+                "samples_per_volume > 1 needs the case index of every sample (source_cases/target_cases)"
+            )
+        self.samples_per_volume, self.volumes_per_window = int(samples_per_volume), int(volumes_per_window)
+        self.source_cases = None if source_cases is None else torch.as_tensor(source_cases, dtype=torch.long)
+        self.target_cases = None if target_cases is None else torch.as_tensor(target_cases, dtype=torch.long)
         self.source_weights = torch.as_tensor(source_weights, dtype=torch.float64)
         self.target_weights = (
             None if target_weights is None else torch.as_tensor(target_weights, dtype=torch.float64)
@@ -66,16 +94,36 @@ class PairSampler(Sampler[tuple[int, int, int]]):
     def __len__(self) -> int:
         return self.num_samples
 
+    def _draw(
+        self, weights: torch.Tensor, cases: torch.Tensor | None, generator: torch.Generator
+    ) -> torch.Tensor:
+        """``num_samples`` sample indices with marginal probabilities ``weights / weights.sum()``."""
+        n, m = self.num_samples, self.samples_per_volume
+        if m == 1 or cases is None:
+            return torch.multinomial(weights, n, replacement=True, generator=generator)
+        n_cases = int(cases.max()) + 1
+        case_mass = torch.zeros(n_cases, dtype=torch.float64).index_add_(0, cases, weights)
+        draws = -(-n // m)  # ceil
+        chosen = torch.multinomial(case_mass, draws, replacement=True, generator=generator)
+        members = [torch.nonzero(cases == c).flatten() for c in range(n_cases)]
+        picks = []
+        for c in chosen.tolist():
+            within = torch.multinomial(weights[members[c]], m, replacement=True, generator=generator)
+            picks.append(members[c][within])
+        flat = torch.cat(picks)
+        window = m * self.volumes_per_window
+        for start in range(0, flat.numel(), window):  # shuffle inside each window, not across
+            block = flat[start : start + window]
+            flat[start : start + window] = block[torch.randperm(block.numel(), generator=generator)]
+        return flat[:n]
+
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        source = torch.multinomial(
-            self.source_weights, self.num_samples, replacement=True, generator=generator
+        source = self._draw(self.source_weights, self.source_cases, generator)
+        target = (
+            source
+            if self.target_weights is None
+            else self._draw(self.target_weights, self.target_cases, generator)
         )
-        if self.target_weights is None:
-            target = source
-        else:
-            target = torch.multinomial(
-                self.target_weights, self.num_samples, replacement=True, generator=generator
-            )
         crop_seeds = torch.randint(0, 2**31 - 1, (self.num_samples,), generator=generator)
         yield from zip(source.tolist(), target.tolist(), crop_seeds.tolist())

@@ -11,7 +11,11 @@ decoded volumes and the datasets cut slices and patches from them. Three ways to
   and held in RAM. Fastest; needs the whole pile in memory (a 600x512x512 scan is 300 MB as float32,
   150 MB as int16, see below). Forked workers share the pages copy-on-write.
 * ``"disk"``: MONAI ``PersistentDataset``: the decoded tensors are saved under ``cache_dir`` on first use
-  (loaded back with ``torch.load(weights_only=True)``), which beats decoding compressed DICOM again.
+  (loaded back with ``torch.load(weights_only=True)``), which beats decoding compressed DICOM again; the
+  same LRU as ``False`` keeps the most recent ones in memory.
+
+Without the memory cache, the training sampler keeps reads rare by drawing several samples per volume
+(``samples_per_volume``, see :mod:`medgan.data.sampling`).
 
 Volumes whose HU values are all integers in the int16 range (every scan written as CT by medgan, and
 nearly every DICOM) are kept as int16, halving memory; samples are converted to float32 when cut.
@@ -101,7 +105,7 @@ class VolumeStore:
         cache: ``False`` (read on demand, LRU), ``True``/``"memory"`` (MONAI ``CacheDataset``) or
             ``"disk"`` (MONAI ``PersistentDataset`` under ``cache_dir``).
         cache_dir: where ``"disk"`` keeps its tensors.
-        max_in_memory: volumes kept per process when ``cache=False``.
+        max_in_memory: volumes kept per process when ``cache`` is ``False`` or ``"disk"``.
         num_workers: threads MONAI's ``CacheDataset`` uses to fill the cache.
         progress: show MONAI's progress bar while caching.
 
@@ -147,8 +151,9 @@ class VolumeStore:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if self.mode != "none":
+        if self.mode == "memory":
             return self._data[index]
+        # "none" and "disk" both load a whole volume per miss; the LRU makes repeated slices free.
         if index in self._lru:
             self._lru.move_to_end(index)
             return self._lru[index]

@@ -145,3 +145,31 @@ def test_scale_mismatch_is_an_input_error(make_dataset):
 def test_bad_settings_name_the_key(tmp_path, kwargs, key):
     with pytest.raises(ConfigError, match=key):
         CTDataModule(tmp_path, **{"patch_size": [16, 16], **kwargs})
+
+
+def test_lazy_loading_reads_each_volume_once_per_window(make_dataset, monkeypatch):
+    import medgan.data.volumes as volumes
+
+    root = make_dataset(train=[f"P{i}_a" for i in range(6)], val=())
+    calls = []
+    real = volumes._read
+    monkeypatch.setattr(volumes, "_read", lambda p: calls.append(p) or real(p))
+
+    def reads_per_epoch(samples_per_volume):
+        dm = CTDataModule(
+            root,
+            patch_size=[8, 8],
+            batch_size=4,
+            max_in_memory=2,
+            samples_per_epoch=96,
+            samples_per_volume=samples_per_volume,
+        )
+        dm.setup("fit")
+        calls.clear()
+        for _ in dm.train_dataloader():
+            pass
+        return len(calls)
+
+    grouped, iid = reads_per_epoch(8), reads_per_epoch(1)
+    assert grouped <= 2 * (96 // 8)  # at most one read per case draw, for each of source and target
+    assert iid > 2 * grouped

@@ -45,3 +45,33 @@ def test_reproducible_per_seed_and_epoch():
 def test_rejects_empty_epochs():
     with pytest.raises(ValueError, match="num_samples"):
         PairSampler(torch.ones(3), None, 0)
+
+
+def test_samples_per_volume_keeps_marginals_and_windows_local():
+    # 6 cases of 3 patients; case lengths differ so the within-patient weights matter
+    cases = [c for c, n in enumerate([40, 10, 30, 30, 5, 50]) for _ in range(n)]
+    patient_of_case = ["A", "A", "B", "B", "C", "C"]
+    w = patient_weights([patient_of_case[c] for c in cases])
+    sampler = PairSampler(
+        w, None, 6000, seed=0, source_cases=cases, samples_per_volume=8, volumes_per_window=2
+    )
+    keys = [i for i, _, _ in sampler]
+    assert len(keys) == 6000
+    per_patient = Counter(patient_of_case[cases[i]] for i in keys)
+    assert all(abs(n - 2000) < 250 for n in per_patient.values()), per_patient
+    per_sample = Counter(keys)  # within patient A, every slice equally likely (1/50 of A's 2000)
+    a_slices = [i for i, c in enumerate(cases) if c in (0, 1)]
+    assert max(per_sample[i] for i in a_slices) < 3 * 2000 / 50
+    windows = [keys[s : s + 16] for s in range(0, 6000, 16)]
+    assert max(len({cases[i] for i in win}) for win in windows) <= 2
+    assert keys == [
+        i
+        for i, _, _ in PairSampler(
+            w, None, 6000, seed=0, source_cases=cases, samples_per_volume=8, volumes_per_window=2
+        )
+    ]
+
+
+def test_samples_per_volume_needs_cases():
+    with pytest.raises(ValueError, match="source_cases"):
+        PairSampler(torch.ones(3), None, 5, samples_per_volume=4)
