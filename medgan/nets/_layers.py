@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from monai.networks.layers import Conv, Pad
+from monai.networks.layers import Conv, Norm, Pad
 
 from medgan.errors import ConfigError
 
@@ -84,10 +84,9 @@ def norm_layer(norm: str, spatial_dims: int, channels: int) -> nn.Module:
     identity.
     """
     if norm == "batch":
-        return (nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm3d)(channels, affine=True)
+        return Norm[Norm.BATCH, spatial_dims](channels, affine=True)
     if norm == "instance":
-        cls = nn.InstanceNorm2d if spatial_dims == 2 else nn.InstanceNorm3d
-        return cls(channels, affine=False, track_running_stats=False)
+        return Norm[Norm.INSTANCE, spatial_dims](channels, affine=False, track_running_stats=False)
     return nn.Identity()
 
 

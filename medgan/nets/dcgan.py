@@ -7,6 +7,9 @@ layer, LeakyReLU 0.2, a 4×4 conv to one logit. Conditioning: the generator conc
 embedding to z; the discriminator projects a label embedding to one image-sized channel and concatenates
 it. The discriminator can append a minibatch-standard-deviation channel (Karras et al. 2018), which lets
 it see a collapsed (too uniform) batch.
+
+MONAI's ``Generator`` / ``Discriminator`` are residual-unit nets with another layout (3×3 kernels, no
+DCGAN batch-norm placement), so these two follow the paper instead.
 """
 
 from __future__ import annotations
