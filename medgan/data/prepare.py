@@ -242,7 +242,8 @@ def prepare_ldct(
     }
 
     def make_source(case: str, volume: Any) -> Any:
-        return simulate_volume(volume, dose, case_seed(seed, case), **simulator)
+        # a nested bar over slice batches: one long scan takes minutes at 720 views
+        return simulate_volume(volume, dose, case_seed(seed, case), progress=progress, **simulator)
 
     def work(root: Path) -> dict[str, Any]:
         _derive_each(cases, assignment, fmt, make_source, f"medgan simulated {dose:g} dose", progress)(root)

@@ -138,7 +138,10 @@ def test_dicom_in_gives_derived_dicom_out(tmp_path):
     assert "DERIVED" in low_ds.ImageType
     from medgan.io import read_volume
 
-    low_vol, full_vol = read_volume(out / "train" / "source" / "P1"), read_volume(out / "train" / "target" / "P1")
+    low_vol, full_vol = (
+        read_volume(out / "train" / "source" / "P1"),
+        read_volume(out / "train" / "target" / "P1"),
+    )
     assert torch.allclose(low_vol.affine, full_vol.affine, atol=1e-4)
     assert 0 < (low_vol - full_vol).std() < 300
 
@@ -167,10 +170,28 @@ def test_tcia_tree_split_balanced_by_exam(tmp_path):
     assert pydicom.dcmread(next(case.target.glob("*.dcm"))).SeriesDescription == "Full Dose Images"
 
     from medgan.data import CTDataModule
+    from medgan.io import read_volume
 
     dm = CTDataModule(out, patch_size=[16, 16], batch_size=3)
     batch = next(iter(dm.train_dataloader()))
     assert set(batch["label"].tolist()) <= {0, 1, 2} and batch["source"].shape == (3, 1, 16, 16)
+    # --format nifti converts the series; HU and geometry survive
+    nifti = tmp_path / "ds_nifti"
+    args = [
+        "tcia-ldct",
+        "--input",
+        str(root),
+        "--output",
+        str(nifti),
+        "--split",
+        "0.5,0.5,0",
+        "--no-progress",
+    ]
+    assert main([*args, "--format", "nifti"]) == 0
+    converted = load_layout(nifti).splits["train"][case.name]
+    assert converted.target.name == f"{case.name}.nii.gz"
+    a, b = read_volume(converted.target), read_volume(case.target)
+    assert torch.equal(a, b) and torch.allclose(a.affine, b.affine, atol=1e-4)
 
 
 def test_sr_pairs_have_the_scale(tmp_path, ct_chest_path):
