@@ -40,3 +40,15 @@ def test_non_square_input_and_dropout_in_blocks() -> None:
     net = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 2, "dropout": 0.5})
     assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 2
     assert net(torch.randn(1, 1, 20, 36)).shape == (1, 1, 20, 36)
+
+
+def test_state_dict_keys_follow_the_reference_layout() -> None:
+    """Same module order as the authors' ``ResnetGenerator``, so their ``latest_net_G.pth`` loads."""
+    with torch.device("meta"):
+        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3})
+    keys = set(net.state_dict())
+    # pad(0) conv(1) norm ReLU | conv(4) .. conv(7) .. | 9 blocks 10-18 | convT(19) .. convT(22) .. | pad conv(26)
+    expected = {"model.1.weight", "model.1.bias", "model.4.weight", "model.7.weight", "model.19.weight",
+                "model.22.weight", "model.26.weight", "model.26.bias"}
+    expected |= {f"model.{i}.conv_block.{j}.{p}" for i in range(10, 19) for j in (1, 5) for p in ("weight", "bias")}
+    assert keys == expected | {k.replace("weight", "bias") for k in expected}

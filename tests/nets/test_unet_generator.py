@@ -43,3 +43,14 @@ def test_size_not_divisible_fails_loudly() -> None:
     net = build_net({"type": "unet_generator", "num_downs": 4, "channels": 2})
     with pytest.raises(RuntimeError):
         net(torch.randn(1, 1, 24, 24))
+
+
+def test_state_dict_keys_follow_the_reference_layout() -> None:
+    """Nested ``model.model.<i>`` keys as in the authors' ``UnetGenerator`` (their unet_256 G loads)."""
+    with torch.device("meta"):
+        net = build_net({"type": "unet_generator", "in_channels": 3, "out_channels": 3})
+    keys = set(net.state_dict())
+    assert {"model.model.0.weight", "model.model.3.weight", "model.model.3.bias"} <= keys  # outer down / up conv
+    assert "model.model.1.model.1.weight" in keys and "model.model.1.model.2.running_mean" in keys
+    innermost = "model.model.1" + ".model.3" * 6 + ".model"  # level 7 of 8
+    assert {f"{innermost}.1.weight", f"{innermost}.3.weight", f"{innermost}.4.weight"} <= keys
