@@ -173,3 +173,44 @@ def test_lazy_loading_reads_each_volume_once_per_window(make_dataset, monkeypatc
     grouped, iid = reads_per_epoch(8), reads_per_epoch(1)
     assert grouped <= 2 * (96 // 8)  # at most one read per case draw, for each of source and target
     assert iid > 2 * grouped
+
+
+def test_lightning_fit_sees_new_samples_each_epoch_and_validates(make_dataset, tmp_path):
+    import lightning.pytorch as pl
+
+    class Probe(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Conv2d(1, 1, 3, padding=1)
+            self.train_seen: dict[int, list[torch.Tensor]] = {}
+            self.val_cases: list[str] = []
+
+        def training_step(self, batch, _):
+            self.train_seen.setdefault(self.current_epoch, []).append(batch["source"].clone())
+            return torch.nn.functional.l1_loss(self.net(batch["source"]), batch["target"])
+
+        def validation_step(self, batch, _):
+            self.val_cases.extend(batch["case"])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    dm = CTDataModule(
+        make_dataset(), patch_size=[16, 16], batch_size=2, samples_per_epoch=4, val_max_slices=2
+    )
+    probe = Probe()
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(probe, dm)
+    assert len(probe.train_seen[0]) == len(probe.train_seen[1]) == 2
+    assert not torch.equal(
+        torch.cat(probe.train_seen[0]), torch.cat(probe.train_seen[1])
+    )  # set_epoch reached us
+    assert probe.val_cases == ["P3_a", "P3_a"] * 2  # two whole val slices, after each epoch
