@@ -27,25 +27,22 @@ from medgan.nets._layers import (
 )
 
 
-class _FeatureStages(nn.Module):
-    """A stack of stages whose outputs can be returned as features; the last stage gives the logits."""
+class _TappedSequential(nn.Module):
+    """Runs a flat ``nn.Sequential`` (the reference's layout, so its state-dict keys match) and can
+    return the output of every LeakyReLU as a feature map."""
 
-    stages: nn.ModuleList
-
-    def forward(
-        self, x: torch.Tensor, return_features: bool = False
+    def _run(
+        self, body: nn.Sequential, x: torch.Tensor, return_features: bool
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
-        """``(B, C, *spatial)`` -> logits ``(B, 1, *patch_grid)``; with ``return_features`` also the
-        list of intermediate activations (one per hidden stage, shallow to deep)."""
         features = []
-        for stage in self.stages[:-1]:
-            x = stage(x)
-            features.append(x)
-        logits = self.stages[-1](x)
-        return (logits, features) if return_features else logits
+        for module in body:
+            x = module(x)
+            if return_features and isinstance(module, nn.LeakyReLU):
+                features.append(x)
+        return (x, features) if return_features else x
 
 
-class PatchDiscriminator(_FeatureStages):
+class PatchDiscriminator(_TappedSequential):
     """``n_layers`` stride-2 conv4 blocks (width doubling up to 8x), one stride-1 block, conv4 -> 1.
 
     Args:
@@ -80,22 +77,29 @@ class PatchDiscriminator(_FeatureStages):
         bias = conv_bias(norm)
         sn = apply_spectral_norm if spectral_norm else (lambda m: m)
 
-        stages = [nn.Sequential(sn(conv(d)(in_channels, ch, kernel_size=4, stride=2, padding=1)),
-                                nn.LeakyReLU(0.2, True))]
+        layers: list[nn.Module] = [sn(conv(d)(in_channels, ch, kernel_size=4, stride=2, padding=1)),
+                                   nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1  # the last block keeps resolution (reference)
-            stages.append(nn.Sequential(
+            layers += [
                 sn(conv(d)(ch * prev, ch * mult, kernel_size=4, stride=stride, padding=1, bias=bias)),
                 norm_layer(norm, d, ch * mult),
                 nn.LeakyReLU(0.2, True),
-            ))
-        stages.append(sn(conv(d)(ch * mult, 1, kernel_size=4, stride=1, padding=1)))
-        self.stages = nn.ModuleList(stages)
+            ]
+        layers.append(sn(conv(d)(ch * mult, 1, kernel_size=4, stride=1, padding=1)))
+        self.model = nn.Sequential(*layers)
+
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(B, C, *spatial)`` -> logits ``(B, 1, *patch_grid)``; with ``return_features`` also the
+        activation after every LeakyReLU (shallow to deep)."""
+        return self._run(self.model, x, return_features)
 
 
-class PixelDiscriminator(_FeatureStages):
+class PixelDiscriminator(_TappedSequential):
     """1×1 PatchGAN ("PixelGAN"): classifies every pixel on its own, penalising colour/intensity
     statistics but not structure.
 
@@ -125,9 +129,17 @@ class PixelDiscriminator(_FeatureStages):
         norm = parse_choice(norm, "norm", NORMS, name)
         bias = conv_bias(norm)
         sn = apply_spectral_norm if spectral_norm else (lambda m: m)
-        self.stages = nn.ModuleList([
-            nn.Sequential(sn(conv(d)(in_channels, ch, kernel_size=1)), nn.LeakyReLU(0.2, True)),
-            nn.Sequential(sn(conv(d)(ch, ch * 2, kernel_size=1, bias=bias)), norm_layer(norm, d, ch * 2),
-                          nn.LeakyReLU(0.2, True)),
+        self.net = nn.Sequential(
+            sn(conv(d)(in_channels, ch, kernel_size=1)),
+            nn.LeakyReLU(0.2, True),
+            sn(conv(d)(ch, ch * 2, kernel_size=1, bias=bias)),
+            norm_layer(norm, d, ch * 2),
+            nn.LeakyReLU(0.2, True),
             sn(conv(d)(ch * 2, 1, kernel_size=1, bias=bias)),
-        ])
+        )
+
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(B, C, *spatial)`` -> logits ``(B, 1, *spatial)`` [, the two hidden activations]."""
+        return self._run(self.net, x, return_features)

@@ -46,6 +46,18 @@ def test_spectral_norm_bounds_each_conv() -> None:
         assert sigma.item() == pytest.approx(1.0, rel=0.1)
 
 
+def test_state_dict_keys_follow_the_reference_layout() -> None:
+    """Flat ``model.<i>`` as the authors' ``NLayerDiscriminator`` (``net.<i>`` for the PixelGAN)."""
+    with torch.device("meta"):
+        net = build_net({"type": "patchgan", "in_channels": 3, "norm": "batch"})
+    keys = set(net.state_dict())
+    assert {"model.0.weight", "model.2.weight", "model.3.running_mean", "model.11.weight", "model.11.bias"} <= keys
+    assert max(int(k.split(".")[1]) for k in keys) == 11
+    with torch.device("meta"):
+        pixel = build_net({"type": "pixelgan", "in_channels": 3})
+    assert {"net.0.weight", "net.2.weight", "net.3.weight", "net.5.weight"} <= set(pixel.state_dict())
+
+
 def test_pixelgan_is_per_pixel() -> None:
     net = build_net({"type": "pixelgan", "channels": 4}).eval()
     x = torch.randn(1, 1, 16, 16)
