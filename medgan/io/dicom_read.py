@@ -307,27 +307,34 @@ def _sort_and_check(frames: list[_Frame]) -> list[_Frame]:
 
 
 def _decode(frames: list[_Frame]) -> np.ndarray:
-    """Decode each file once and return ``(Z, rows, cols)`` float32 HU in ``frames`` order."""
-    cache: dict[int, np.ndarray] = {}
-    planes = []
-    for fr in frames:
-        key = id(fr.ds)
-        if key not in cache:
+    """Decode each file once into ``(Z, rows, cols)`` float32 HU, in ``frames`` order."""
+    out: np.ndarray | None = None
+    decoded_id, decoded = None, None  # the last decoded object: all frames of a multi-frame file share it
+    for z, fr in enumerate(frames):
+        if id(fr.ds) != decoded_id:
             try:
-                cache[key] = fr.ds.pixel_array
+                decoded_id, decoded = id(fr.ds), fr.ds.pixel_array
             except Exception as err:  # noqa: BLE001 - truncated data and missing plugins raise varied types
                 raise InputError(
                     f"'{fr.path}' pixel data cannot be decoded, truncated or corrupt? (transfer syntax "
                     f"{fr.ds.file_meta.get('TransferSyntaxUID', '?')}): {type(err).__name__}: {err}"
                 ) from None
-        pixels = cache[key] if fr.frame is None else cache[key][fr.frame]
+        pixels = decoded if fr.frame is None else decoded[fr.frame]
         if pixels.ndim != 2:
             raise InputError(
                 f"'{fr.label}' is not a grayscale image (pixel array shape {pixels.shape}, "
                 f"PhotometricInterpretation {fr.ds.get('PhotometricInterpretation')})"
             )
-        planes.append((pixels.astype(np.float64) * fr.slope + fr.intercept).astype(np.float32))
-    return np.stack(planes)
+        if out is None:
+            out = np.empty((len(frames), *pixels.shape), dtype=np.float32)
+        if fr.slope == 1.0 and float(fr.intercept).is_integer():
+            # integer HU: float32 holds every 16-bit value plus intercept exactly; skip the float64 pass
+            out[z] = pixels
+            out[z] += fr.intercept
+        else:
+            out[z] = pixels.astype(np.float64) * fr.slope + fr.intercept
+    assert out is not None  # frames is never empty here
+    return out
 
 
 def _frame_header(base: Dataset, fr: _Frame) -> Dataset:
