@@ -22,7 +22,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import torch
-from torch.utils.data import Sampler
+import torch.distributed as dist
+from torch.utils.data import DistributedSampler
 
 
 def patient_weights(patients: Sequence[str]) -> torch.Tensor:
@@ -38,8 +39,18 @@ def patient_weights(patients: Sequence[str]) -> torch.Tensor:
     return torch.tensor([1.0 / counts[p] for p in patients], dtype=torch.float64)
 
 
-class PairSampler(Sampler[tuple[int, int, int]]):
-    """Seeded, with-replacement sampling of ``num_samples`` keys per epoch.
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+class PairSampler(DistributedSampler):
+    """Seeded, with-replacement sampling of ``num_samples`` keys per epoch, sharded over DDP ranks.
+
+    It is a ``DistributedSampler`` so that Lightning uses it as it is under DDP (instead of wrapping it
+    and freezing its epoch): every rank draws the same epoch from ``(seed, epoch)`` and keeps every
+    ``num_replicas``-th key from its ``rank`` on (padded by wrapping so all ranks get the same count).
 
     Args:
         source_weights: (N,) non-negative sampling weights of the source samples.
@@ -50,6 +61,7 @@ class PairSampler(Sampler[tuple[int, int, int]]):
         source_cases / target_cases: the case (volume) index of each sample; needed for locality.
         samples_per_volume: samples drawn per case draw (1 = plain i.i.d. draws).
         volumes_per_window: case draws whose samples are shuffled together.
+        num_replicas / rank: the DDP world; default from ``torch.distributed`` when initialised, else 1 / 0.
     """
 
     def __init__(
@@ -63,6 +75,8 @@ class PairSampler(Sampler[tuple[int, int, int]]):
         target_cases: Sequence[int] | None = None,
         samples_per_volume: int = 1,
         volumes_per_window: int = 4,
+        num_replicas: int | None = None,
+        rank: int | None = None,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -83,22 +97,29 @@ class PairSampler(Sampler[tuple[int, int, int]]):
         self.target_weights = (
             None if target_weights is None else torch.as_tensor(target_weights, dtype=torch.float64)
         )
-        self.num_samples = int(num_samples)
-        self.seed = int(seed)
-        self.epoch = 0
+        world, here = _world()
+        # DistributedSampler's bookkeeping over a stand-in dataset of one epoch's keys; num_samples is per rank.
+        super().__init__(
+            range(int(num_samples)),
+            num_replicas=world if num_replicas is None else num_replicas,
+            rank=here if rank is None else rank,
+            shuffle=False,
+            seed=int(seed),
+        )
+        self.epoch_size = int(num_samples)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of each epoch, so epochs differ but stay reproducible."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_samples  # keys this rank yields per epoch
 
     def _draw(
         self, weights: torch.Tensor, cases: torch.Tensor | None, generator: torch.Generator
     ) -> torch.Tensor:
         """``num_samples`` sample indices with marginal probabilities ``weights / weights.sum()``."""
-        n, m = self.num_samples, self.samples_per_volume
+        n, m = self.epoch_size, self.samples_per_volume
         if m == 1 or cases is None:
             return torch.multinomial(weights, n, replacement=True, generator=generator)
         n_cases = int(cases.max()) + 1
@@ -125,5 +146,7 @@ class PairSampler(Sampler[tuple[int, int, int]]):
             if self.target_weights is None
             else self._draw(self.target_weights, self.target_cases, generator)
         )
-        crop_seeds = torch.randint(0, 2**31 - 1, (self.num_samples,), generator=generator)
-        yield from zip(source.tolist(), target.tolist(), crop_seeds.tolist())
+        crop_seeds = torch.randint(0, 2**31 - 1, (self.epoch_size,), generator=generator)
+        keys = list(zip(source.tolist(), target.tolist(), crop_seeds.tolist()))
+        keys = (keys * -(-self.total_size // len(keys)))[: self.total_size]  # equal shares for all ranks
+        yield from keys[self.rank : self.total_size : self.num_replicas]

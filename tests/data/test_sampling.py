@@ -75,3 +75,19 @@ def test_samples_per_volume_keeps_marginals_and_windows_local():
 def test_samples_per_volume_needs_cases():
     with pytest.raises(ValueError, match="source_cases"):
         PairSampler(torch.ones(3), None, 5, samples_per_volume=4)
+
+
+def test_ddp_ranks_split_one_epoch_and_lightning_keeps_the_sampler():
+    from torch.utils.data import DistributedSampler
+
+    w = torch.ones(40, dtype=torch.float64)
+    whole = list(PairSampler(w, None, 11, seed=4))
+    shards = [PairSampler(w, None, 11, seed=4, num_replicas=3, rank=r) for r in range(3)]
+    keys = [list(s) for s in shards]
+    assert [len(k) for k in keys] == [len(s) for s in shards] == [4, 4, 4]
+    assert [k for r in range(4) for k in (keys[0][r], keys[1][r], keys[2][r])][:11] == whole
+    assert isinstance(shards[0], DistributedSampler)  # Lightning then uses it as is, with set_epoch
+    shards[0].set_epoch(1)
+    assert list(shards[0]) != keys[0]
+    tiny = [list(PairSampler(w, None, 1, seed=0, num_replicas=4, rank=r)) for r in range(4)]
+    assert all(len(k) == 1 for k in tiny)
