@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 
-from medgan.errors import ConfigError, InputError
+from medgan.errors import ConfigError, InputError, ModelPackageError
 from medgan.inference.backends import OnnxBackend, TorchBackend, resolve_device
 from medgan.inference.geometry import upscaled_affine
 from medgan.inference.loading import load_generator, probe_net
@@ -65,26 +65,44 @@ class Predictor:
         is_onnx_file = not isinstance(model, tuple) and Path(model).suffix == ".onnx"
         if is_onnx_file and backend != "onnx":
             raise ConfigError(f"--model {model} is an ONNX file; it runs with --backend onnx only")
+        probe = None
         if is_onnx_file:
             self.manifest, data, multiple, scales = read_onnx(model)
             network: Any = OnnxBackend(data)
+        elif backend == "onnx":
+            self.manifest, net = load_generator(model)
+            multiple, scales = probe_net(net, in_channels(self.manifest), self.spatial_dims)
+            network = OnnxBackend(export_bytes(self.manifest, net, multiple, scales))
         else:
             self.manifest, net = load_generator(model)
-            dev = resolve_device(device) if backend == "torch" else torch.device("cpu")
-            multiple, scales = probe_net(net.to(dev), in_channels(self.manifest), self.spatial_dims)
-            if backend == "torch":
-                network = TorchBackend(net, dev)
-            else:
-                network = OnnxBackend(export_bytes(self.manifest, net, multiple, scales))
+            network = TorchBackend(net, resolve_device(device))
+            # The size multiple is found lazily (see SlabInferer): the real window shape is tried first.
+            multiple, scales = None, (int(self.manifest.get("scale", 1)),) * self.spatial_dims
+            probe = self._prober(net, scales)
         self.backend = network
-        self.multiple, self.scales = multiple, tuple(scales)
+        self.scales = tuple(scales)
         self.normalizer = build_normalizer(self.manifest["normalization"])
         self.inferer = SlabInferer(
             network, self.normalizer, input_mode=self.input_mode,
             context_slices=int(self.manifest.get("context_slices", 0)), scales=self.scales,
-            multiple=multiple, roi_size=self._parse_roi(roi_size), overlap=overlap, blend=blend,
+            multiple=multiple, probe=probe, roi_size=self._parse_roi(roi_size), overlap=overlap, blend=blend,
             batch_size=batch_size, slab_slices=slab_slices, progress=progress,
         )
+
+    def _prober(self, net: torch.nn.Module, scales: tuple[int, ...]) -> Callable[[], int]:
+        def probe() -> int:
+            multiple, found = probe_net(net, in_channels(self.manifest), self.spatial_dims)
+            if tuple(found) != tuple(scales):
+                raise ModelPackageError(f"the net scales its input by {found}, but the manifest says scale "
+                                        f"{self.manifest.get('scale', 1)}")
+            return multiple
+
+        return probe
+
+    @property
+    def multiple(self) -> int | None:
+        """The net's input-size multiple once it was needed (``None`` while every window fitted as is)."""
+        return self.inferer.multiple
 
     @property
     def spatial_dims(self) -> int:

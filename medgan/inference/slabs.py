@@ -72,7 +72,11 @@ class SlabInferer:
         input_mode: ``"2d"``, ``"2.5d"`` or ``"3d"``.
         context_slices: neighbours on each side for ``"2.5d"``.
         scales: the net's factor per spatial axis (2 entries for 2D nets, 3 for 3D).
-        multiple: every window side is a multiple of this (the net's stride product).
+        multiple: every window side is a multiple of this (the net's stride product); ``None`` = unknown:
+            the first window shape is tried once on a zero input and used as is when the net maps it to
+            ``roi · scales``, otherwise ``probe()`` is called for the multiple (probing every candidate
+            costs several forward passes of a large net, trying the real shape costs one).
+        probe: returns the net's size multiple; needed when ``multiple`` is ``None``.
         roi_size: window size per net axis; ``None`` = the whole slice (2D) / whole slab (3D), rounded up to
             ``multiple``; larger than the image is clipped to the (rounded) image size.
         overlap: fraction of a window shared with its neighbour (MONAI ``overlap``).
@@ -89,7 +93,8 @@ class SlabInferer:
         input_mode: str = "2d",
         context_slices: int = 0,
         scales: Sequence[int] = (1, 1),
-        multiple: int = 1,
+        multiple: int | None = 1,
+        probe: Callable[[], int] | None = None,
         roi_size: Sequence[int] | None = None,
         overlap: float = 0.25,
         blend: str = "gaussian",
@@ -111,7 +116,11 @@ class SlabInferer:
         self.input_mode = input_mode
         self.context = context_slices if input_mode == "2.5d" else 0
         self.scales = tuple(int(s) for s in scales)
-        self.multiple = int(multiple)
+        if multiple is None and probe is None:
+            raise ValueError("SlabInferer needs a size multiple or a probe that finds it")
+        self.multiple = None if multiple is None else int(multiple)
+        self.probe = probe
+        self._fitting: set[tuple[int, ...]] = set()
         self.roi_size = None if roi_size is None else tuple(int(r) for r in roi_size)
         self.overlap = float(overlap)
         self.blend = blend
@@ -120,7 +129,26 @@ class SlabInferer:
         self.progress = progress
         self._weights: dict[tuple[int, ...], torch.Tensor] = {}
 
+    @property
+    def in_channels(self) -> int:
+        return 2 * self.context + 1
+
+    def _fits(self, roi: tuple[int, ...]) -> bool:
+        """Whether the net maps a ``roi``-sized zero window to ``roi · scales`` (one forward pass)."""
+        try:
+            y = self.network(torch.zeros((1, self.in_channels) + roi))
+        except (RuntimeError, ValueError):
+            return False
+        return tuple(y.shape[2:]) == tuple(r * s for r, s in zip(roi, self.scales))
+
     def _roi(self, image_shape: Sequence[int]) -> tuple[int, ...]:
+        if self.multiple is None:
+            shape = tuple(int(n) for n in image_shape)
+            roi = shape if self.roi_size is None else tuple(min(r, n) for r, n in zip(self.roi_size, shape))
+            if roi in self._fitting or self._fits(roi):
+                self._fitting.add(roi)
+                return roi
+            self.multiple = int(self.probe())  # type: ignore[misc]
         full = [round_up(n, self.multiple) for n in image_shape]
         if self.roi_size is None:
             return tuple(full)
@@ -171,7 +199,7 @@ class SlabInferer:
         n = hu.shape[-1]
         roi_z = self.roi_size[2] if self.roi_size is not None else self.slab_slices
         # A halo of half a window lets the kept slices see the same context as in one-piece inference.
-        halo = 0 if stop - start >= n else round_up(roi_z, self.multiple) // 2
+        halo = 0 if stop - start >= n else round_up(roi_z, self.multiple or 1) // 2
         lo, hi = max(0, start - halo), min(n, stop + halo)
         x = self.normalizer.forward(hu[:, :, lo:hi])[None, None]
         y = self._windows(x.contiguous())[0, 0]

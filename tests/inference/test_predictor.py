@@ -53,9 +53,18 @@ def test_sr_net_output_overlays_input(make_package, chest):
 
 def test_net_that_needs_a_size_multiple_gets_padded_input(make_package, chest):
     pred = Predictor(make_package({"type": "strided"}))
-    assert pred.multiple == 4
+    pred.predict(chest[:, :32, :24, :1])
+    assert pred.multiple is None  # the real window shape fitted: no probing needed
     odd = chest[:, :30, :22, :2]
-    assert pred.predict(odd).shape == odd.shape
+    out = pred.predict(odd)
+    assert pred.multiple == 4  # 30 x 22 did not fit: probed, padded to 32 x 24, cropped back
+    assert out.shape == odd.shape
+
+
+def test_manifest_scale_that_disagrees_with_the_net_is_a_package_error(make_package, chest):
+    pred = Predictor(make_package({"type": "upsample", "scale": 2}, scale=3))
+    with pytest.raises(ModelPackageError, match="scale 3"):
+        pred.predict(chest[:, :16, :16, :1])
 
 
 def test_patchwise_and_whole_slice_inference_agree(make_package, chest):
