@@ -2,7 +2,10 @@
 
 Layouts: a volume is ``(1, X, Y, Z)`` (MONAI channel-first, X = columns, Y = rows, Z = slices). A 2D
 sample is ``(C, X, Y)``; a 3D one ``(C, X, Y, Z)``. Padding and cropping use MONAI's ``SpatialPad`` and
-``SpatialCrop`` so the layout and the pad mode are the same as in the rest of a MONAI pipeline.
+``SpatialCrop`` so the layout and the pad mode are the same as in the rest of a MONAI pipeline. The
+corner is drawn here rather than by ``RandSpatialCrop`` because a super-resolution target must be cut at
+``scale`` times the source corner, and because the random state comes from the sampler's per-sample seed
+(reproducible whatever the worker count).
 """
 
 from __future__ import annotations
