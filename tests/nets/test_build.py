@@ -151,3 +151,34 @@ def test_build_net_does_not_mutate_config() -> None:
 def test_build_net_needs_type() -> None:
     with pytest.raises(ConfigError, match="type"):
         build_net({"spatial_dims": 2})
+
+
+# image-to-image nets: (config, size multiple, minimum size, output scale)
+ANY_SIZE = {
+    "resnet_generator": ({"channels": 2, "n_blocks": 1}, 4, 8, 1),
+    "unet_generator": ({"channels": 2, "num_downs": 3}, 8, 8, 1),
+    "redcnn": ({"channels": 2}, 1, 21, 1),
+    "rescnn_lite": ({"channels": 2, "num_layers": 3}, 1, 3, 1),
+    "srresnet": ({"channels": 2, "num_blocks": 1, "upscale": 2}, 1, 3, 2),
+    "ae_conv": ({"channels": [2, 4], "strides": [2, 2]}, 4, 8, 1),  # instance norm needs a bottleneck > 1 px
+    "dae": ({"channels": [2, 4], "strides": [2, 2]}, 4, 8, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANY_SIZE))
+def test_image_to_image_nets_keep_any_valid_non_square_size(name: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    cfg, multiple, minimum, scale = ANY_SIZE[name]
+    net = build_net({"type": name, **cfg}).eval()
+    side = st.integers(0, 3).map(lambda k: max(minimum + (-minimum) % multiple, multiple) + k * multiple)
+
+    @settings(max_examples=4, deadline=None)
+    @given(h=side, w=side)
+    def check(h: int, w: int) -> None:
+        with torch.no_grad():
+            out = net(torch.randn(1, 1, h, w))
+        assert out.shape == (1, 1, h * scale, w * scale)
+
+    check()
