@@ -223,19 +223,23 @@ def write_dicom_series(
     return paths
 
 
-def make_enhanced_multiframe(volume_or_array: object, path: str | Path, workdir: str | Path, **series_kwargs
+def make_enhanced_multiframe(volume_or_array: object, path: str | Path, workdir: str | Path, *,
+                             enhanced_series_uid: str | None = None, instance_number: int = 1, **series_kwargs
                              ) -> Path:
     """An enhanced multi-frame CT (highdicom's Legacy Converted Enhanced CT Image) of the same geometry
-    :func:`write_dicom_series` gives with ``series_kwargs``; the single-frame files go to ``workdir``."""
+    :func:`write_dicom_series` gives with ``series_kwargs``; the single-frame files go to ``workdir``.
+    Pass the same ``enhanced_series_uid`` (and study/frame-of-reference UIDs) to split one volume over
+    several multi-frame files of one series."""
     from highdicom.legacy import LegacyConvertedEnhancedCTImage
 
     files = write_dicom_series(volume_or_array, workdir, **series_kwargs)
     legacy = [pydicom.dcmread(f) for f in files]
     enhanced = LegacyConvertedEnhancedCTImage(
-        legacy, series_instance_uid=generate_uid(), series_number=7, sop_instance_uid=generate_uid(),
-        instance_number=1,
+        legacy, series_instance_uid=enhanced_series_uid or generate_uid(), series_number=7,
+        sop_instance_uid=generate_uid(), instance_number=instance_number,
     )
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     enhanced.save_as(path, enforce_file_format=True)
     return path
 

@@ -113,7 +113,9 @@ def read_dicom(path: str | Path, series_uid: str | None = None) -> DicomVolume:
 def _scan(path: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[Path, str]]]:
     """Read every DICOM file under ``path`` (pixel bytes read, not decoded); split image / non-image."""
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(  # hidden entries (.DS_Store, a writer's .medgan-tmp folder) are never slices
+            p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
     else:
         files = [path]
     images: list[tuple[Path, Dataset]] = []
@@ -196,16 +198,18 @@ def _require(ds: Dataset, keyword: str, tag: str, where: str) -> object:
 
 
 def _frames_of(series: list[tuple[Path, Dataset]]) -> list[_Frame]:
-    multi = [(f, ds) for f, ds in series if int(ds.get("NumberOfFrames", 1) or 1) > 1]
-    if multi:
-        if len(series) > 1:
-            raise InputError(
-                f"series {series[0][1].get('SeriesInstanceUID', '')} mixes {len(multi)} multi-frame file(s) "
-                f"with {len(series) - len(multi)} other file(s) (e.g. '{multi[0][0]}'); pass one multi-frame file"
-            )
-        return _enhanced_frames(*multi[0])
+    """Every 2D frame of the series: single-frame files, and the frames of enhanced multi-frame files (one
+    or several, e.g. a concatenation); they are sorted by position later, whatever file they come from."""
     frames = []
     for file, ds in series:
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            frames.extend(_enhanced_frames(file, ds))
+            continue
+        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            raise InputError(
+                f"'{file}' has NumberOfFrames {ds.NumberOfFrames} but no PerFrameFunctionalGroupsSequence "
+                "(5200,9230); only enhanced multi-frame images with per-frame geometry are supported"
+            )
         frames.append(_Frame(
             ds=ds, path=file, frame=None,
             position=np.asarray(_require(ds, "ImagePositionPatient", "(0020,0032)", file), dtype=np.float64),
@@ -226,12 +230,12 @@ def _group_item(ds: Dataset, per_frame: Dataset, sequence: str) -> Dataset | Non
 
 
 def _enhanced_frames(file: Path, ds: Dataset) -> list[_Frame]:
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    n_frames = int(ds.NumberOfFrames)
-    if per_frame is None or len(per_frame) != n_frames:
+    per_frame = ds.PerFrameFunctionalGroupsSequence
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if len(per_frame) != n_frames:
         raise InputError(
-            f"'{file}' has NumberOfFrames {n_frames} but no matching PerFrameFunctionalGroupsSequence (5200,9230); "
-            "only enhanced multi-frame images with per-frame geometry are supported"
+            f"'{file}' has NumberOfFrames (0028,0008) {n_frames} but {len(per_frame)} items in "
+            "PerFrameFunctionalGroupsSequence (5200,9230)"
         )
     frames = []
     for index, item in enumerate(per_frame):
@@ -306,20 +310,27 @@ def _sort_and_check(frames: list[_Frame]) -> list[_Frame]:
     return frames
 
 
+def _pixel_array(fr: _Frame) -> np.ndarray:
+    try:
+        return fr.ds.pixel_array
+    except Exception as err:  # noqa: BLE001 - truncated data and missing plugins raise varied types
+        raise InputError(
+            f"'{fr.path}' pixel data cannot be decoded, truncated or corrupt? (transfer syntax "
+            f"{fr.ds.file_meta.get('TransferSyntaxUID', '?')}): {type(err).__name__}: {err}"
+        ) from None
+
+
 def _decode(frames: list[_Frame]) -> np.ndarray:
     """Decode each file once into ``(Z, rows, cols)`` float32 HU, in ``frames`` order."""
     out: np.ndarray | None = None
-    decoded_id, decoded = None, None  # the last decoded object: all frames of a multi-frame file share it
+    multi_frame: dict[int, np.ndarray] = {}  # a multi-frame object is decoded once for all its frames
     for z, fr in enumerate(frames):
-        if id(fr.ds) != decoded_id:
-            try:
-                decoded_id, decoded = id(fr.ds), fr.ds.pixel_array
-            except Exception as err:  # noqa: BLE001 - truncated data and missing plugins raise varied types
-                raise InputError(
-                    f"'{fr.path}' pixel data cannot be decoded, truncated or corrupt? (transfer syntax "
-                    f"{fr.ds.file_meta.get('TransferSyntaxUID', '?')}): {type(err).__name__}: {err}"
-                ) from None
-        pixels = decoded if fr.frame is None else decoded[fr.frame]
+        if fr.frame is None:
+            pixels = _pixel_array(fr)
+        else:
+            if id(fr.ds) not in multi_frame:
+                multi_frame[id(fr.ds)] = _pixel_array(fr)
+            pixels = multi_frame[id(fr.ds)][fr.frame]
         if pixels.ndim != 2:
             raise InputError(
                 f"'{fr.label}' is not a grayscale image (pixel array shape {pixels.shape}, "
@@ -359,17 +370,24 @@ def _assemble(frames: list[_Frame]) -> DicomVolume:
         thickness = float(first.ds.get("SpacingBetweenSlices", 0) or first.ds.get("SliceThickness", 0) or 1.0)
         step = slice_normal(first.orientation) * thickness
     affine = dicom_plane_affine(first.position, first.orientation, first.pixel_spacing, step)
-    if first.frame is None:
-        for fr in frames:
+    bases: dict[int, Dataset] = {}  # per multi-frame object: its top-level header without frames/pixels
+    headers = []
+    for fr in frames:
+        if fr.frame is None:
             if "PixelData" in fr.ds:
                 del fr.ds.PixelData  # headers travel with the volume; the pixels are in the array now
-        headers = DicomHeaders([fr.ds for fr in frames])
-    else:
-        base = Dataset()
-        base.update(first.ds)
-        for keyword in ("PixelData", "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
-                        "NumberOfFrames"):
-            if keyword in base:
-                del base[keyword]
-        headers = DicomHeaders([_frame_header(base, fr) for fr in frames], [fr.frame + 1 for fr in frames])
-    return DicomVolume(array=np.ascontiguousarray(pixels.transpose(2, 1, 0)), affine_lps=affine, headers=headers)
+            headers.append(fr.ds)
+            continue
+        if id(fr.ds) not in bases:
+            base = bases[id(fr.ds)] = Dataset()
+            base.update(fr.ds)
+            for keyword in ("PixelData", "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
+                            "NumberOfFrames"):
+                if keyword in base:
+                    del base[keyword]
+        headers.append(_frame_header(bases[id(fr.ds)], fr))
+    frame_numbers = None if not bases else [None if fr.frame is None else fr.frame + 1 for fr in frames]
+    return DicomVolume(
+        array=np.ascontiguousarray(pixels.transpose(2, 1, 0)), affine_lps=affine,
+        headers=DicomHeaders(headers, frame_numbers),
+    )

@@ -117,7 +117,7 @@ def write_ct_series(
     folder: Path,
     *,
     headers: Sequence[Dataset] | None = None,
-    frame_numbers: Sequence[int] | None = None,
+    frame_numbers: Sequence[int | None] | None = None,
     description: str = "",
 ) -> list[Path]:
     """Write a CT series, one file per slice, into ``folder`` (created; must not hold other files).

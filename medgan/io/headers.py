@@ -19,19 +19,20 @@ class DicomHeaders:
 
     Args:
         datasets: one header per slice, z order (slice ``k`` of the volume ↔ ``datasets[k]``).
-        frame_numbers: for slices that come from a multi-frame object, the 1-based frame number of each
-            slice in its source instance (``None`` for single-frame series).
+        frame_numbers: when any slice comes from a multi-frame object, the 1-based frame number of each
+            slice in its source instance (``None`` entries for single-frame sources); ``None`` for a plain
+            single-frame series.
     """
 
     __slots__ = ("_datasets", "_frames")
 
-    def __init__(self, datasets: Sequence[Dataset], frame_numbers: Sequence[int] | None = None) -> None:
+    def __init__(self, datasets: Sequence[Dataset], frame_numbers: Sequence[int | None] | None = None) -> None:
         self._datasets = tuple(datasets)
         if frame_numbers is not None and len(frame_numbers) != len(self._datasets):
             raise ValueError(
                 f"frame_numbers has {len(frame_numbers)} entries for {len(self._datasets)} datasets"
             )
-        self._frames = None if frame_numbers is None else tuple(int(f) for f in frame_numbers)
+        self._frames = None if frame_numbers is None else tuple(None if f is None else int(f) for f in frame_numbers)
 
     def __len__(self) -> int:
         return len(self._datasets)
@@ -62,7 +63,7 @@ class DicomHeaders:
         return f"DicomHeaders({len(self)} slices, series {uid})"
 
     @property
-    def frame_numbers(self) -> tuple[int, ...] | None:
+    def frame_numbers(self) -> tuple[int | None, ...] | None:
         """1-based source frame numbers (multi-frame sources) or ``None``."""
         return self._frames
 

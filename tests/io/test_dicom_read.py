@@ -174,3 +174,21 @@ def test_image_series_beside_a_segmentation_is_read(tmp_path, small):
     # study/source (CT) and study/seg (SEG): the SEG is not an image and does not make it ambiguous
     volume = read_volume(seg_folder.parent)
     assert volume.shape == (1, 16, 16, 3)
+
+
+def test_one_series_split_over_two_multiframe_files(tmp_path, small):
+    from pydicom.uid import generate_uid
+
+    uids = {"study_uid": generate_uid(), "frame_of_reference_uid": generate_uid()}
+    series = generate_uid()
+    origin = np.array([-50.0, -45.0, -40.0])
+    for part, (lo, hi) in enumerate(((0, 4), (4, 8))):
+        make_enhanced_multiframe(
+            small[:, :, lo:hi], tmp_path / "series" / f"part{part}.dcm", tmp_path / f"frames{part}",
+            enhanced_series_uid=series, instance_number=part + 1, origin=origin + [0, 0, 2.5 * lo], **uids,
+        )
+    volume = read_volume(tmp_path / "series")
+    np.testing.assert_array_equal(volume[0].numpy(), small)
+    headers = volume.meta["dicom_headers"]
+    assert headers.frame_numbers == (4, 3, 2, 1, 4, 3, 2, 1)  # highdicom keeps InstanceNumber order (top first)
+    assert len({h.SOPInstanceUID for h in headers}) == 2
