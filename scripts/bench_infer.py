@@ -99,6 +99,8 @@ def main() -> None:
     p.add_argument("--net", default="unet_generator", choices=sorted(NETS))
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--backend-slices", type=int, default=8, help="slices for the torch vs onnxruntime timing")
+    p.add_argument("--e2e-only", action="store_true",
+                   help="only the end-to-end run (time and peak RSS), e.g. for --slices 256")
     p.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -146,11 +148,14 @@ def main() -> None:
     if e2e["code"] != 0:
         sys.exit(f"medgan-infer exited with {e2e['code']}:\n{res.stderr}")
 
-    _, net = load_generator(pkg)
-    bare = _bare_forward_s(net, volume, args.batch_size, build_normalizer(WINDOW))
-    sub = volume[..., : args.backend_slices]
-    ms_torch = _predict_ms_per_slice(pkg, sub, "torch", args.batch_size)
-    ms_onnx = _predict_ms_per_slice(pkg, sub, "onnx", args.batch_size)
+    nan = float("nan")
+    bare, ms_torch, ms_onnx = nan, nan, nan
+    if not args.e2e_only:
+        _, net = load_generator(pkg)
+        bare = _bare_forward_s(net, volume, args.batch_size, build_normalizer(WINDOW))
+        sub = volume[..., : args.backend_slices]
+        ms_torch = _predict_ms_per_slice(pkg, sub, "torch", args.batch_size)
+        ms_onnx = _predict_ms_per_slice(pkg, sub, "onnx", args.batch_size)
 
     vol_mb = volume.numel() * 4 / 2**20
     grown = e2e["peak_mb"] - e2e["base_mb"]

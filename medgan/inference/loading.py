@@ -95,6 +95,29 @@ def first_output(out: Any) -> torch.Tensor:
     raise TypeError(f"net returned {type(out).__name__}; expected a tensor, tuple or dict")
 
 
+def in_channels(manifest: dict[str, Any]) -> int:
+    """Channels the net expects: ``2·context + 1`` for 2.5D, else the net config's ``in_channels`` (or 1)."""
+    if manifest.get("input_mode") == "2.5d":
+        return 2 * int(manifest["context_slices"]) + 1
+    return int(manifest["nets"][manifest["infer_net"]].get("in_channels", 1))
+
+
+def fixed_size(net: nn.Module) -> tuple[int, ...] | None:
+    """The exact input size of nets with dense layers (their ``img_size``), else ``None``."""
+    size = getattr(net, "img_size", None)
+    return None if size is None else tuple(int(s) for s in size)
+
+
+def net_geometry(net: nn.Module, manifest: dict[str, Any]) -> tuple[int, tuple[int, ...], tuple[int, ...] | None]:
+    """``(size multiple, per-axis scales, fixed input size or None)`` of a net, probing when needed."""
+    fixed = fixed_size(net)
+    dims = int(manifest["spatial_dims"])
+    if fixed is not None:
+        return 1, (1,) * dims, fixed
+    multiple, scales = probe_net(net, in_channels(manifest), dims)
+    return multiple, scales, None
+
+
 @torch.no_grad()
 def probe_net(net: nn.Module, in_channels: int, spatial_dims: int, limit: int = 512) -> tuple[int, tuple[int, ...]]:
     """Find the input-size multiple a net needs and the factor by which it scales each spatial axis.

@@ -21,13 +21,21 @@ import yaml
 from torch import nn
 
 from medgan.errors import ModelPackageError, OutputExistsError
-from medgan.inference.loading import check_manifest_for_inference, first_output, load_generator, probe_net
+from medgan.inference.loading import (
+    check_manifest_for_inference,
+    first_output,
+    fixed_size,
+    in_channels,
+    load_generator,
+    net_geometry,
+)
 from medgan.package import FORMAT_VERSION, REQUIRED_KEYS
 
 DEFAULT_OPSET = 17
 META_MANIFEST = "medgan_manifest"
 META_MULTIPLE = "medgan_size_multiple"
 META_SCALES = "medgan_scales"
+META_FIXED = "medgan_fixed_size"
 
 
 class _ImageOnly(nn.Module):
@@ -41,23 +49,20 @@ class _ImageOnly(nn.Module):
         return first_output(self.net(image))
 
 
-def in_channels(manifest: dict[str, Any]) -> int:
-    """Channels the net expects: ``2·context + 1`` for 2.5D, else the net config's ``in_channels`` (or 1)."""
-    if manifest.get("input_mode") == "2.5d":
-        return 2 * int(manifest["context_slices"]) + 1
-    return int(manifest["nets"][manifest["infer_net"]].get("in_channels", 1))
-
-
 def export_bytes(manifest: dict[str, Any], net: nn.Module, multiple: int, scales: tuple[int, ...],
                  opset: int = DEFAULT_OPSET) -> bytes:
-    """Serialise ``net`` (CPU, eval) to ONNX bytes with the medgan metadata attached."""
+    """Serialise ``net`` (CPU, eval) to ONNX bytes with the medgan metadata attached.
+
+    Spatial axes are dynamic unless the net has a fixed input size (dense layers, ``img_size``).
+    """
     import onnx
 
     dims = int(manifest["spatial_dims"])
+    fixed = fixed_size(net)
     side = -(-(64 if dims == 2 else 32) // multiple) * multiple
-    example = torch.zeros((1, in_channels(manifest)) + (side,) * dims)
-    axes = {0: "batch", **{2 + i: f"spatial{i}" for i in range(dims)}}
-    out_axes = {0: "batch", **{2 + i: f"out_spatial{i}" for i in range(dims)}}
+    example = torch.zeros((1, in_channels(manifest)) + (fixed or (side,) * dims))
+    axes = {0: "batch", **({} if fixed else {2 + i: f"spatial{i}" for i in range(dims)})}
+    out_axes = {0: "batch", **({} if fixed else {2 + i: f"out_spatial{i}" for i in range(dims)})}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's constant-folding notes are not actionable
@@ -67,6 +72,8 @@ def export_bytes(manifest: dict[str, Any], net: nn.Module, multiple: int, scales
     model = onnx.load_from_string(buf.getvalue())
     meta = {META_MANIFEST: yaml.safe_dump(manifest, sort_keys=False), META_MULTIPLE: str(multiple),
             META_SCALES: ",".join(str(s) for s in scales)}
+    if fixed:
+        meta[META_FIXED] = ",".join(str(s) for s in fixed)
     onnx.helper.set_model_props(model, meta)
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -86,7 +93,7 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, opset: int = D
     if not 7 <= int(opset) <= 21:
         raise ModelPackageError(f"--opset {opset}: allowed 7..21 (default {DEFAULT_OPSET})")
     manifest, net = load_generator(model)
-    multiple, scales = probe_net(net, in_channels(manifest), int(manifest["spatial_dims"]))
+    multiple, scales, _ = net_geometry(net, manifest)
     data = export_bytes(manifest, net, multiple, scales, opset)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
@@ -101,8 +108,9 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, opset: int = D
     return out
 
 
-def read_onnx(path: str | os.PathLike) -> tuple[dict[str, Any], bytes, int, tuple[int, ...]]:
-    """Read an exported file: ``(manifest, onnx bytes, size multiple, per-axis scales)``.
+def read_onnx(path: str | os.PathLike
+              ) -> tuple[dict[str, Any], bytes, int, tuple[int, ...], tuple[int, ...] | None]:
+    """Read an exported file: ``(manifest, onnx bytes, size multiple, per-axis scales, fixed size or None)``.
 
     Raises:
         ModelPackageError: not an ONNX file, or one without medgan metadata.
@@ -128,4 +136,5 @@ def read_onnx(path: str | os.PathLike) -> tuple[dict[str, Any], bytes, int, tupl
                                 f"(expects {FORMAT_VERSION}); re-export it with this medgan")
     check_manifest_for_inference(manifest, path)
     scales = tuple(int(s) for s in props.get(META_SCALES, "1").split(","))
-    return manifest, data, int(props.get(META_MULTIPLE, "1")), scales
+    fixed = tuple(int(s) for s in props[META_FIXED].split(",")) if META_FIXED in props else None
+    return manifest, data, int(props.get(META_MULTIPLE, "1")), scales, fixed

@@ -20,8 +20,8 @@ from monai.data import MetaTensor
 from medgan.errors import ConfigError, InputError, ModelPackageError
 from medgan.inference.backends import OnnxBackend, TorchBackend, resolve_device
 from medgan.inference.geometry import upscaled_affine
-from medgan.inference.loading import load_generator, probe_net
-from medgan.inference.onnx_export import export_bytes, in_channels, read_onnx
+from medgan.inference.loading import fixed_size, in_channels, load_generator, net_geometry, probe_net
+from medgan.inference.onnx_export import export_bytes, read_onnx
 from medgan.inference.slabs import SlabInferer
 from medgan.transforms.intensity import build_normalizer
 
@@ -67,25 +67,30 @@ class Predictor:
             raise ConfigError(f"--model {model} is an ONNX file; it runs with --backend onnx only")
         probe = None
         if is_onnx_file:
-            self.manifest, data, multiple, scales = read_onnx(model)
+            self.manifest, data, multiple, scales, fixed = read_onnx(model)
             network: Any = OnnxBackend(data)
         elif backend == "onnx":
             self.manifest, net = load_generator(model)
-            multiple, scales = probe_net(net, in_channels(self.manifest), self.spatial_dims)
+            multiple, scales, fixed = net_geometry(net, self.manifest)
             network = OnnxBackend(export_bytes(self.manifest, net, multiple, scales))
         else:
             self.manifest, net = load_generator(model)
+            fixed = fixed_size(net)
             network = TorchBackend(net, resolve_device(device))
             # The size multiple is found lazily (see SlabInferer): the real window shape is tried first.
             multiple, scales = None, (int(self.manifest.get("scale", 1)),) * self.spatial_dims
             probe = self._prober(net, scales)
+            if fixed:
+                multiple, scales = 1, (1,) * self.spatial_dims
         self.backend = network
+        self.fixed_size = fixed
         self.scales = tuple(scales)
         self.normalizer = build_normalizer(self.manifest["normalization"])
         self.inferer = SlabInferer(
             network, self.normalizer, input_mode=self.input_mode,
             context_slices=int(self.manifest.get("context_slices", 0)), scales=self.scales,
-            multiple=multiple, probe=probe, roi_size=self._parse_roi(roi_size), overlap=overlap, blend=blend,
+            multiple=multiple, probe=probe, fixed_roi=fixed is not None, roi_size=self._parse_roi(roi_size, fixed),
+            overlap=overlap, blend=blend,
             batch_size=batch_size, slab_slices=slab_slices, progress=progress,
         )
 
@@ -118,8 +123,13 @@ class Predictor:
         m = self.manifest
         return m.get("description") or f"medgan {m.get('medgan_version', '')} {m['recipe']} {m['infer_net']}"
 
-    def _parse_roi(self, roi: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    def _parse_roi(self, roi: str | Sequence[int] | None, fixed: tuple[int, ...] | None = None
+                   ) -> tuple[int, ...] | None:
         dims = 3 if self.input_mode == "3d" else 2
+        if fixed is not None:  # dense layers: the net takes exactly this window
+            if roi not in (None, "full", "patch") and tuple(int(r) for r in roi) != fixed:  # type: ignore[union-attr]
+                raise ConfigError(f"--roi-size {roi}: this model only takes windows of its img_size {list(fixed)}")
+            return fixed
         patch = self.manifest.get("patch_size")
         if roi is None:
             roi = "full" if dims == 2 else ("patch" if patch else [64, 64, 64])

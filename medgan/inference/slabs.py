@@ -77,6 +77,8 @@ class SlabInferer:
             ``roi · scales``, otherwise ``probe()`` is called for the multiple (probing every candidate
             costs several forward passes of a large net, trying the real shape costs one).
         probe: returns the net's size multiple; needed when ``multiple`` is ``None``.
+        fixed_roi: the net takes exactly ``roi_size`` (dense layers, e.g. an MLP autoencoder or a VAE):
+            windows are never resized; smaller images are padded up to it.
         roi_size: window size per net axis; ``None`` = the whole slice (2D) / whole slab (3D), rounded up to
             ``multiple``; larger than the image is clipped to the (rounded) image size.
         overlap: fraction of a window shared with its neighbour (MONAI ``overlap``).
@@ -95,6 +97,7 @@ class SlabInferer:
         scales: Sequence[int] = (1, 1),
         multiple: int | None = 1,
         probe: Callable[[], int] | None = None,
+        fixed_roi: bool = False,
         roi_size: Sequence[int] | None = None,
         overlap: float = 0.25,
         blend: str = "gaussian",
@@ -120,6 +123,9 @@ class SlabInferer:
             raise ValueError("SlabInferer needs a size multiple or a probe that finds it")
         self.multiple = None if multiple is None else int(multiple)
         self.probe = probe
+        if fixed_roi and roi_size is None:
+            raise ValueError("fixed_roi needs roi_size (the net's input size)")
+        self.fixed_roi = fixed_roi
         self._fitting: set[tuple[int, ...]] = set()
         self.roi_size = None if roi_size is None else tuple(int(r) for r in roi_size)
         self.overlap = float(overlap)
@@ -142,6 +148,8 @@ class SlabInferer:
         return tuple(y.shape[2:]) == tuple(r * s for r, s in zip(roi, self.scales))
 
     def _roi(self, image_shape: Sequence[int]) -> tuple[int, ...]:
+        if self.fixed_roi:
+            return self.roi_size  # type: ignore[return-value]
         if self.multiple is None:
             shape = tuple(int(n) for n in image_shape)
             roi = shape if self.roi_size is None else tuple(min(r, n) for r, n in zip(self.roi_size, shape))

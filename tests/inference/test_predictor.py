@@ -120,3 +120,31 @@ def test_user_errors(make_package, tmp_path):
     (wrong / "medgan.yaml").write_text(yaml.safe_dump(m))
     with pytest.raises(ModelPackageError, match="do not fit"):
         Predictor(wrong)
+
+
+def test_fixed_size_autoencoder_runs_on_its_img_size_windows_in_torch_and_onnx(chest, tmp_path):
+    # a VAE from the registry: dense latent layers, so the net takes exactly img_size windows
+    from medgan.nets import build_net
+    from medgan.package import make_manifest, save_model_package
+
+    cfg = {"type": "vae", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "img_size": 32,
+           "latent_size": 4, "channels": [4, 8], "strides": [2, 2]}
+    torch.manual_seed(0)
+    net = build_net(cfg).eval()
+    manifest = make_manifest(recipe="vae", nets={"generator": cfg}, infer_net="generator", spatial_dims=2,
+                             normalization={"type": "window"}, patch_size=[32, 32])
+    pkg = save_model_package(tmp_path / "vae", {f"generator.{k}": v for k, v in net.state_dict().items()},
+                             manifest)
+    vol = chest[:, :50, :40, 5:7]  # not a multiple of 32: windows overlap, edges padded
+    a = Predictor(pkg, overlap=0.5).predict(vol)
+    b = Predictor(pkg, overlap=0.5, backend="onnx").predict(vol)
+    assert a.shape == vol.shape
+    assert (a.as_tensor() - b.as_tensor()).abs().max() <= 1e-3 * 2047.5
+    # one window alone is the VAE's reconstruction (mu path in eval) of that window
+    window = Predictor(pkg).predict(chest[:, :32, :32, 5:6]).as_tensor()[0, :, :, 0]
+    with torch.no_grad():
+        x = (chest.as_tensor()[0, :32, :32, 5].clamp(-1024, 3071) + 1024) / 2047.5 - 1
+        ref = (net(x[None, None])[0][0, 0] + 1) * 2047.5 - 1024
+    assert (window - ref).abs().max() < 1e-2
+    with pytest.raises(ConfigError, match="img_size"):
+        Predictor(pkg, roi_size=(64, 64))
