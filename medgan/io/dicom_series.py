@@ -38,6 +38,16 @@ _DROPPED = (
     "RescaleType", "SliceLocation", "ImageType",
 )
 _DEFAULT_WINDOW = (40.0, 400.0)  # soft tissue; used when the source has none
+#: Lossy transfer syntaxes → LossyImageCompressionMethod. Once lossy, always flagged lossy (PS3.3 C.7.6.1.1.5),
+#: even though medgan itself writes uncompressed.
+_LOSSY_SYNTAXES = {
+    "1.2.840.10008.1.2.4.50": "ISO_10918_1",
+    "1.2.840.10008.1.2.4.51": "ISO_10918_1",
+    "1.2.840.10008.1.2.4.81": "ISO_14495_1",
+    "1.2.840.10008.1.2.4.91": "ISO_15444_1",
+    "1.2.840.10008.1.2.4.93": "ISO_15444_1",
+    "1.2.840.10008.1.2.4.203": "ISO_15444_15",
+}
 
 
 def _ds(value: float) -> DSfloat:
@@ -101,6 +111,10 @@ def _from_source(header: Dataset) -> Dataset:
     for keyword in _DROPPED:
         if keyword in ds:
             delattr(ds, keyword)
+    syntax = str(getattr(header, "file_meta", {}).get("TransferSyntaxUID", ""))
+    if syntax in _LOSSY_SYNTAXES and ds.get("LossyImageCompression") != "01":
+        ds.LossyImageCompression = "01"
+        ds.LossyImageCompressionMethod = _LOSSY_SYNTAXES[syntax]
     return ds
 
 

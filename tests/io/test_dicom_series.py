@@ -226,3 +226,16 @@ def test_source_files_untouched(tmp_path):
     before = {f: f.read_bytes() for f in files}
     write_volume(read_volume(tmp_path / "src") * 0.5, tmp_path / "out")
     assert {f: f.read_bytes() for f in files} == before
+
+
+def test_lossy_source_stays_flagged_lossy(tmp_path):
+    from pydicom.uid import JPEG2000
+
+    small = load_chest(SMALL)[:, :, :2]
+    write_dicom_series(small, tmp_path / "src")
+    source = read_volume(tmp_path / "src")
+    for header in source.meta["dicom_headers"]:  # as if the source had been lossy JPEG 2000
+        header.file_meta.TransferSyntaxUID = JPEG2000
+    ds = pydicom.dcmread(sorted(write_volume(source, tmp_path / "derived").iterdir())[0])
+    assert (ds.LossyImageCompression, ds.LossyImageCompressionMethod) == ("01", "ISO_15444_1")
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
