@@ -75,6 +75,38 @@ class LoadVolumed(MapTransform):
         return d
 
 
+def header_geometry(path: str | os.PathLike) -> tuple[tuple[int, int, int], torch.Tensor] | None:
+    """Shape (X, Y, Z) and RAS affine of a NIfTI/NRRD/MHA file from its header alone (no voxels read).
+
+    ``None`` for DICOM (slice count and order need every header: the caller reads the series) and for
+    files the full reader should judge (not scalar 2D/3D).
+    """
+    import SimpleITK as sitk
+
+    from medgan.io.geometry import lps_to_ras, sitk_lps_affine
+    from medgan.io.itk_io import itk_format_of
+
+    if Path(path).is_dir() or itk_format_of(path) is None:
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    dim = reader.GetDimension()
+    if dim not in (2, 3) or reader.GetNumberOfComponents() != 1:
+        return None
+    # An empty image with the same grid lets medgan.io compute the affine exactly as read_volume does.
+    grid = sitk.Image([1] * dim, sitk.sitkUInt8)
+    grid.SetOrigin(reader.GetOrigin())
+    grid.SetSpacing(reader.GetSpacing())
+    grid.SetDirection(reader.GetDirection())
+    size = (*reader.GetSize(), 1) if dim == 2 else tuple(reader.GetSize())
+    affine = torch.as_tensor(lps_to_ras(sitk_lps_affine(grid)), dtype=torch.float64)
+    return tuple(int(n) for n in size), affine  # type: ignore[return-value]
+
+
 def _records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
     records = []
     for p in paths:
@@ -109,8 +141,8 @@ class VolumeStore:
         num_workers: threads MONAI's ``CacheDataset`` uses to fill the cache.
         progress: show MONAI's progress bar while caching.
 
-    The spatial shapes and affines of all volumes are known after construction (a first pass reads each
-    volume once; with ``cache=False`` only the last ``max_in_memory`` of them stay).
+    The spatial shapes and affines of all volumes are known after construction: from the header alone for
+    NIfTI/NRRD/MHA files, from a full read for DICOM series (of which the last ``max_in_memory`` stay).
     """
 
     def __init__(
@@ -142,10 +174,14 @@ class VolumeStore:
         self._lru: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.shapes: list[tuple[int, ...]] = []
         self.affines: list[torch.Tensor] = []
-        for i in range(len(self.paths)):
-            item = self[i]
-            self.shapes.append(tuple(item["image"].shape[1:]))
-            self.affines.append(item["affine"])
+        for i, path in enumerate(self.paths):
+            # Files that are not cached anyway only need their header to be indexed.
+            header = header_geometry(path) if self.mode != "memory" else None
+            if header is None:
+                item = self[i]
+                header = (tuple(item["image"].shape[1:]), item["affine"])
+            self.shapes.append(header[0])
+            self.affines.append(header[1])
 
     def __len__(self) -> int:
         return len(self.paths)

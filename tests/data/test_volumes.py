@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
 
 import medgan.data.volumes as volumes
-from medgan.data.volumes import VolumeStore, compact_hu
+from medgan.data.volumes import VolumeStore, compact_hu, header_geometry
 from medgan.errors import ConfigError
 from tests.data.builders import noisy, shifted, write_case
 
@@ -29,7 +30,6 @@ def test_modes_agree_and_match_the_file(three_files, tmp_path):
     lazy = VolumeStore(three_files)
     memory = VolumeStore(three_files, cache=True)
     disk = VolumeStore(three_files, cache="disk", cache_dir=tmp_path / "cache")
-    assert any((tmp_path / "cache").iterdir())  # PersistentDataset wrote its tensors
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(three_files[1])))  # (z, y, x)
     for store in (lazy, memory, disk):
         assert store.shapes == [(40, 32, 8)] * 3
@@ -37,6 +37,7 @@ def test_modes_agree_and_match_the_file(three_files, tmp_path):
         assert item["image"].dtype == torch.int16 and item["image"].shape == (1, 40, 32, 8)
         assert torch.equal(item["image"][0].permute(2, 1, 0), torch.from_numpy(arr))
         assert item["affine"].dtype == torch.float64
+    assert any((tmp_path / "cache").iterdir())  # PersistentDataset wrote its tensors on first use
     # RAS affine: LPS x/y axes flipped
     assert torch.allclose(
         lazy.affines[0][:2, :2].abs().diagonal(),
@@ -44,12 +45,15 @@ def test_modes_agree_and_match_the_file(three_files, tmp_path):
     )
 
 
-def test_lazy_store_reads_once_and_bounds_memory(three_files, monkeypatch):
+def test_lazy_store_indexes_from_headers_and_bounds_memory(three_files, monkeypatch):
     calls = []
     real = volumes._read
     monkeypatch.setattr(volumes, "_read", lambda p: calls.append(p) or real(p))
     store = VolumeStore(three_files, max_in_memory=2)
-    assert len(calls) == 3 and len(store._lru) == 2  # the indexing pass read each volume once
+    assert calls == [] and store.shapes == [(40, 32, 8)] * 3  # headers only: no voxels read yet
+    for i in (0, 1, 2):
+        assert torch.allclose(store.affines[i], store[i]["affine"])  # header geometry == reader geometry
+    assert len(calls) == 3 and list(store._lru) == [1, 2]
     store[2]
     store[1]
     assert len(calls) == 3  # both still held
@@ -57,6 +61,24 @@ def test_lazy_store_reads_once_and_bounds_memory(three_files, monkeypatch):
     assert len(calls) == 4 and list(store._lru) == [1, 0]
     clone = pickle.loads(pickle.dumps(store))  # what a DataLoader worker receives
     assert len(clone._lru) == 0 and clone.shapes == store.shapes
+
+
+def test_header_geometry_matches_read_volume_for_2d_and_oblique(tmp_path, chest_crop):
+    from medgan.io import read_volume
+
+    oblique = sitk.Image(chest_crop)
+    c, s = np.cos(0.3), np.sin(0.3)
+    oblique.SetDirection((c, -s, 0, s, c, 0, 0, 0, 1))
+    flat = chest_crop[:, :, 3]  # a 2D image
+    for image, name in ((oblique, "o.mha"), (flat, "flat.nrrd")):
+        path = write_case(image, tmp_path / name)
+        shape, affine = header_geometry(path)
+        volume = read_volume(path)
+        assert shape == tuple(volume.shape[1:])
+        assert torch.allclose(affine, volume.affine.to(torch.float64))
+    folder = tmp_path / "series"
+    folder.mkdir()
+    assert header_geometry(folder) is None  # DICOM folders need the full reader
 
 
 def test_float_volumes_stay_float(tmp_path, chest_crop):
