@@ -3,7 +3,9 @@
 Layer for layer the ``NLayerDiscriminator`` and ``PixelDiscriminator`` of the authors'
 pytorch-CycleGAN-and-pix2pix code: with ``n_layers=3`` every output logit sees a 70×70 input patch and
 the 64-channel, instance-norm, 3-input-channel net has 2,764,737 parameters. MONAI's
-``PatchDiscriminator`` differs (kernel, padding and last-layer choices), hence this module.
+``PatchDiscriminator(norm="INSTANCE", bias=True)`` gives the same count for that variant, but its single
+``bias`` flag cannot express the batch-norm variant of Pix2Pix (bias on the first and last conv only), it
+has no spectral norm, and its state-dict keys differ from the authors' checkpoints; hence this module.
 
 Both return raw logits (no sigmoid): the adversarial losses in :mod:`medgan.losses` apply their own
 activation. ``forward(x, return_features=True)`` also returns the activations after every LeakyReLU,
