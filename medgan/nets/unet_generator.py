@@ -5,8 +5,9 @@ built recursively from the innermost block outwards; with ``num_downs=8``, 64 ba
 and 3->3 channels it has the 54.414 M parameters the reference prints. Generalised to 3D and to
 ``num_downs`` < 5 (the reference needs >= 5) by capping the width multiplier at 8 per level.
 
-MONAI's ``UNet`` / ``BasicUNet`` are different nets (residual units, no pix2pix dropout pattern), so
-reproducing the published Pix2Pix model needs this one.
+MONAI's ``UNet`` / ``BasicUNet`` are different nets (one activation type throughout instead of
+LeakyReLU down / ReLU up, no norm-free outermost and innermost downsampling, no tanh, no Pix2Pix dropout
+levels), so reproducing the published Pix2Pix model needs this one.
 """
 
 from __future__ import annotations
