@@ -62,16 +62,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _body(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    from medgan.inference.runner import plan_jobs, run_jobs
+    from medgan.inference import run_inference
 
-    # this rank's cases (RANK/WORLD_SIZE under torchrun), every output checked before any work
-    jobs = plan_jobs(args.input, args.output, args.format, args.overwrite)
-    from medgan.inference import Predictor
-
-    predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, overlap=args.overlap,
-                          blend=args.blend, roi_size=args.roi_size, backend=args.backend,
-                          slab_slices=args.slab_slices, progress=not args.no_progress)
-    for path in run_jobs(predictor, jobs, overwrite=args.overwrite, progress=not args.no_progress):
+    # this rank's cases (RANK/WORLD_SIZE under torchrun); every output is checked before the model loads
+    written = run_inference(args.model, args.input, args.output, args.format, overwrite=args.overwrite,
+                            progress=not args.no_progress, device=args.device, batch_size=args.batch_size,
+                            overlap=args.overlap, blend=args.blend, roi_size=args.roi_size,
+                            backend=args.backend, slab_slices=args.slab_slices)
+    for path in written:
         print(f"wrote {path}")
     return 0
 

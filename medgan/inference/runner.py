@@ -147,3 +147,24 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
         written.append(write_volume(result, job.output, job.format, overwrite=overwrite, kind="ct",
                                     description=predictor.description, reference=reference))
     return written
+
+
+def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, format: str = "same",
+                  overwrite: bool = False, progress: bool = True, **predictor_kw) -> list[Path]:
+    """What ``medgan-infer`` does, from Python: plan and check every output, then predict and write.
+
+    Args:
+        model: anything :class:`medgan.inference.Predictor` takes.
+        input, output, format, overwrite: as in :func:`plan_jobs` (this rank's share under ``torchrun``).
+        progress: tqdm bars over cases and slices.
+        **predictor_kw: ``device``, ``batch_size``, ``overlap``, ``blend``, ``roi_size``, ``backend``,
+            ``slab_slices`` of :class:`~medgan.inference.Predictor`.
+
+    Returns:
+        The written outputs. Nothing is written when a check fails (the model is loaded after the checks).
+    """
+    from medgan.inference.predictor import Predictor
+
+    jobs = plan_jobs(input, output, format, overwrite)
+    predictor = Predictor(model, progress=progress, **predictor_kw)
+    return run_jobs(predictor, jobs, overwrite=overwrite, progress=progress)
