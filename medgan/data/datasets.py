@@ -161,14 +161,14 @@ class CTSampleDataset(Dataset):
             source = pad_to(source, self.patch, AIR_HU)
             start = (
                 random_start(source.shape[1:], self.patch, rng)
-                if rng
+                if rng is not None
                 else centre_start(source.shape[1:], self.patch)
             )
             tgt_size = [p * r for p, r in zip(self.patch, ratio)]
             target = pad_to(target, tgt_size, AIR_HU)
             if self.paired:
                 tgt_start = [s * r for s, r in zip(start, ratio)]
-            elif rng:
+            elif rng is not None:
                 tgt_start = random_start(target.shape[1:], tgt_size, rng)
             else:
                 tgt_start = centre_start(target.shape[1:], tgt_size)
