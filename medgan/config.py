@@ -126,6 +126,9 @@ class SchedulerConfig(_Section):
         "constant", description="linear_decay: constant until decay_start, then linearly to 0 (CycleGAN)"
     )
     decay_start: float = Field(0.5, ge=0, le=1, description="fraction of training where linear decay starts")
+    total_steps: int | None = Field(
+        None, ge=1, description="length of the schedule (default trainer.max_steps); fix it to extend a run by resuming"
+    )
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0")
     step_size: int = Field(1000, ge=1, description="step: decay every step_size steps")
     gamma: float = Field(0.5, gt=0, description="step: multiplier")

@@ -61,8 +61,10 @@ def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
 
 
 class ModelPackageWriter(Callback):
-    """Writes ``model_best/`` whenever the monitored validation metric improves and ``model/`` at the
-    end of fit (rank 0 only). Its best score is kept in checkpoints, so a resumed run compares with it."""
+    """Keeps the best validation score: on each improvement writes ``checkpoints/best.ckpt`` and the
+    ``model_best/`` package; writes ``model/`` (final weights) at the end of fit. The best score travels
+    in checkpoints, so a resumed run compares with it. Works for validation inside fit and for the
+    closing validation :func:`train` runs after fit."""
 
     def __init__(self, run_dir: Path, monitor: str, mode: str) -> None:
         self.run_dir, self.monitor, self.mode = Path(run_dir), monitor, mode
@@ -77,10 +79,10 @@ class ModelPackageWriter(Callback):
         value = trainer.callback_metrics.get(self.monitor)
         if value is None or trainer.sanity_checking:
             return
-        value = float(value)
-        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-        if better:
+        value = float(value)  # synced over ranks (sync_dist), so every rank takes the same branch
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
             self.best = value
+            trainer.save_checkpoint(self.run_dir / "checkpoints" / "best.ckpt", weights_only=False)
             if trainer.is_global_zero:
                 self._write(pl_module, "model_best")
 
@@ -129,10 +131,6 @@ def build_callbacks(cfg: ExperimentConfig, recipe: pl.LightningModule) -> list[C
         ModelPackageWriter(run, monitor, mode),
         WeightSyncCheck(run),
     ]
-    if recipe.has_val_metrics:
-        callbacks.insert(1, ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                                            save_top_k=1, auto_insert_metric_name=False,
-                                            enable_version_counter=False))
     return callbacks
 
 
@@ -219,6 +217,9 @@ def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
                         ".*smaller than the logging interval.*", ".*Total length of .* across ranks is zero.*"):
             warnings.filterwarnings("ignore", message=pattern)
         trainer.fit(recipe, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True if ckpt else None)
+        if recipe.last_validated_step != trainer.global_step and cfg.trainer.limit_val_batches:
+            # training stopped between validations (max_steps inside an epoch): score the final weights too
+            trainer.validate(recipe, datamodule=datamodule, verbose=False)
     best = run / "checkpoints" / "best.ckpt"
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     return TrainResult(run, run / "checkpoints" / "last.ckpt", best if best.is_file() else None, run / "model", metrics)

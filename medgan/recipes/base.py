@@ -92,6 +92,8 @@ class Recipe(pl.LightningModule):
         self.diversity_history: list[tuple[int, float]] = []
         self._diversity_batch: list[torch.Tensor] = []
         self._panel_rows: list[dict[str, np.ndarray]] = []
+        self.last_validated_step = -1
+        self.data_epoch = 0  # the next epoch of data to draw; seeds the sampler (see on_train_epoch_start)
         self.save_hyperparameters({"config": config_to_dict(self.cfg), "medgan_manifest": self.manifest()})
 
     # -- construction ----------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ class Recipe(pl.LightningModule):
     def configure_optimizers(self):
         o, s = self.cfg.optim, self.cfg.scheduler
         cls = torch.optim.AdamW if o.type == "adamw" else torch.optim.Adam
-        total = self.cfg.trainer.max_steps
+        total = s.total_steps or self.cfg.trainer.max_steps
         if total <= 0:
             total = int(self.trainer.estimated_stepping_batches) // self.cfg.trainer.accumulate_grad_batches
         optimizers, schedulers = [], []
@@ -271,6 +273,8 @@ class Recipe(pl.LightningModule):
         from medgan.figures import mean_pairwise_distance, save_diversity_plot, save_panel
 
         step = self.iteration
+        if not self.trainer.sanity_checking:
+            self.last_validated_step = self.trainer.global_step
         if self._panel_rows and self.trainer.is_global_zero and not self.trainer.sanity_checking:
             save_panel(self.run_dir / "samples" / f"val_step{step:07d}.png", self._panel_rows,
                        self.cfg.validation.hu_window("panel_window"), title=f"{self.recipe_name}, step {step}")
@@ -287,6 +291,26 @@ class Recipe(pl.LightningModule):
                 steps, values = zip(*self.diversity_history)
                 save_diversity_plot(self.run_dir / "samples" / "diversity.png", steps, values, frac)
         self._panel_rows, self._diversity_batch = [], []
+
+    # -- data epochs -----------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        # Lightning 2.6 miscounts epochs when a step-based run resumes from an epoch-end checkpoint (it
+        # runs an empty epoch first), which would hand the seeded sampler the wrong epoch. medgan counts
+        # the epochs that drew batches, saves the count in the checkpoint, and seeds the sampler with it,
+        # so a resumed run draws exactly the batches the uninterrupted run draws.
+        for sampler in _samplers(self.trainer.train_dataloader):
+            sampler.set_epoch(self.data_epoch)
+        self._epoch_drew = False
+        if getattr(self, "_pending_rng", None) is not None:
+            # resumed: the RNG continues from the checkpoint at the epoch that draws batches, like the
+            # uninterrupted run (re-applied if Lightning's empty restart epoch consumed draws)
+            _restore_rng(self._pending_rng)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if not getattr(self, "_epoch_drew", True):
+            self._epoch_drew = True
+            self.data_epoch += 1
+        self._pending_rng = None
 
     # -- resumable extra state -------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
@@ -309,6 +333,7 @@ class Recipe(pl.LightningModule):
                 "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]},
             },
             "diversity": [list(x) for x in self.diversity_history],
+            "data_epoch": self.data_epoch,
             "recipe": self.extra_state(),
         }
 
@@ -316,14 +341,34 @@ class Recipe(pl.LightningModule):
         state = checkpoint.get("medgan_state")
         if not state:
             return
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        n = rng["numpy"]
-        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                             n["cached_gaussian"]))
-        p = rng["python"]
-        random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+        # applied when training restarts (see on_train_epoch_start), not now: Lightning's restore path
+        # draws from the global RNG (an empty epoch's DataLoader iterator) before the first batch
+        self._pending_rng = state["rng"]
+        _restore_rng(self._pending_rng)
         self.diversity_history = [(int(s), float(v)) for s, v in state["diversity"]]
+        self.data_epoch = int(state.get("data_epoch", checkpoint.get("epoch", 0)))
         self.load_extra_state(state["recipe"])
+
+
+
+def _restore_rng(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    n = rng["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = rng["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+
+
+def _samplers(loader: Any) -> list[Any]:
+    """Every sampler with ``set_epoch`` in a loader, including the one inside Lightning's DDP wrapper."""
+    found = []
+    for loader_ in loader if isinstance(loader, list | tuple) else [loader]:
+        for sampler in (getattr(loader_, "sampler", None), getattr(getattr(loader_, "batch_sampler", None), "sampler", None)):
+            while sampler is not None:
+                if hasattr(sampler, "set_epoch") and sampler not in found:
+                    found.append(sampler)
+                sampler = getattr(getattr(sampler, "dataset", None), "_sampler", None)
+    return found

@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medgan.config import (
+    ExperimentConfig,
+    apply_overrides,
+    config_to_dict,
+    load_config,
+    parse_override,
+    save_config,
+)
+from medgan.errors import ConfigError, MissingFileError
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+
+BASE = {
+    "recipe": {"name": "cyclegan"},
+    "nets": {"generator": {"type": "resnet_generator", "channels": 8}, "discriminator": {"type": "patchgan"}},
+    "data": {"root": "DS", "pairing": "unpaired"},
+}
+
+
+def test_overrides_are_typed_by_yaml():
+    cfg = load_config(None, ["trainer.max_steps=4", "optim.lr=1e-4", "data.patch_size=[32,48]",
+                             "trainer.deterministic=true", "nets.generator.channels=[8,16]"], base=BASE)
+    assert cfg.trainer.max_steps == 4
+    assert cfg.optim.lr == pytest.approx(1e-4) and isinstance(cfg.optim.lr, float)
+    assert cfg.data.patch_size == [32, 48]
+    assert cfg.trainer.deterministic is True
+    assert cfg.nets.generator["channels"] == [8, 16]  # free net kwargs keep YAML types
+
+
+def test_scientific_floats_in_files_are_floats(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(BASE) + "optim:\n  lr: 2e-4\n")
+    assert load_config(path).optim.lr == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_step=4", "unknown key 'trainer.max_step' (did you mean 'trainer.max_steps'?)"),
+        ("recipe.lambda_cycl=3", "unknown key 'recipe.lambda_cycl' (did you mean 'recipe.lambda_cycle'?)"),
+        ("trainr.max_steps=3", "unknown key 'trainr' (did you mean 'trainer'?)"),
+        ("trainer.max_steps=abc", "config key 'trainer.max_steps': got 'abc' (str); input should be a valid integer"),
+        ("data.batch_size=0", "config key 'data.batch_size': got 0 (int)"),
+        ("recipe.name=cyclegn", "recipe.name: got 'cyclegn'; allowed: cgan, cyclegan, dae"),
+        ("validation.window=lung", "unknown window 'lung'"),
+        ("data.input_mode=3d", "data.patch_size [64, 64] has 2 sizes but data.input_mode '3d' needs 3"),
+        ("nets.discriminator=null", "nets.discriminator is required by recipe 'cyclegan'"),
+        ("nets.generator={channels: 4}", "needs a 'type'"),
+        ("seed", "not of the form key.sub=value"),
+        ("optim.betas=[0.5]", "must be 2 floats"),
+    ],
+)
+def test_user_errors_name_key_value_and_allowed(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override], base=BASE)
+    assert message in str(info.value)
+
+
+def test_unknown_key_in_a_file_is_reported_with_its_path(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "trainer": {"max_epoch": 3}}))
+    with pytest.raises(ConfigError, match=r"unknown key 'trainer.max_epoch' \(did you mean 'trainer.max_epochs'\?\)"):
+        load_config(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(MissingFileError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_overrides_do_not_mutate_the_base():
+    before = yaml.safe_dump(BASE)
+    out = apply_overrides(BASE, ["nets.generator.channels=4", "new.section.key=1"])
+    assert out["nets"]["generator"]["channels"] == 4 and out["new"] == {"section": {"key": 1}}
+    assert yaml.safe_dump(BASE) == before
+    assert parse_override("a.b= [1, 2]") == (["a", "b"], [1, 2])
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["trainer.max_steps=7", "validation.window={center: 40, width: 80}"], base=BASE)
+    path = save_config(cfg, tmp_path / "run" / "config.yaml")
+    again = load_config(path)
+    assert again == cfg
+    assert config_to_dict(again)["trainer"]["max_steps"] == 7
+    assert cfg.validation.hu_window() == (0.0, 80.0)
+    assert not list(path.parent.glob(".config.yaml.*")), "temporary file left behind"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_validate_and_have_the_contract_keys(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, ExperimentConfig)
+    text = path.read_text()
+    assert "#" in text, "configs are documented with comments"
+    for section, key in [("data", "root"), ("data", "patch_size"), ("data", "batch_size"), ("trainer", "max_steps"),
+                         ("trainer", "accelerator"), ("trainer", "devices"), ("trainer", "precision")]:
+        assert key in yaml.safe_load(text)[section], f"{path.name} sets {section}.{key} explicitly"
+
+
+def test_every_shipped_config_exists():
+    names = {p.stem for p in CONFIGS}
+    assert {"ldct_cyclegan", "ldct_cyclegan_3d", "ldct_pix2pix", "ldct_dae", "ldct_redcnn", "sr_srgan",
+            "anomaly_ae", "anomaly_vae", "synth_cgan"} <= names
