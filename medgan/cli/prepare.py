@@ -22,6 +22,13 @@ PROG = "medgan-prepare"
 FORMATS = ("same", "nifti", "nrrd", "mha")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _common(p: argparse.ArgumentParser, default_split: str) -> None:
     p.add_argument("--input", required=True, help="input folder")
     p.add_argument("--output", required=True, help="dataset folder to create")
@@ -51,9 +58,7 @@ def _patient(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{ldct,tcia-ldct,sr,check}")
 
     ldct = sub.add_parser("ldct", help="simulate low-dose scans from full-dose ones", description=_LDCT)

@@ -275,6 +275,14 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_usage_errors_are_one_line(capsys):
+    assert main(["ldct", "--input", "a", "--output", "b", "--dose", "0.2", "--mode", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--mode: invalid choice: 'bogus'" in err
+    assert main(["sr", "--input", "a"]) == 2
+    assert "required: --output, --scale" in capsys.readouterr().err
+
+
 def test_empty_or_missing_input_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no scans here")
