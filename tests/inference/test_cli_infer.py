@@ -101,9 +101,13 @@ def test_dicom_in_gives_derived_series_of_the_same_study(identity_model, scans, 
     assert {d.SeriesInstanceUID for d in dst}.isdisjoint({s.SeriesInstanceUID for s in src})
     assert {d.SOPInstanceUID for d in dst}.isdisjoint({s.SOPInstanceUID for s in src})
     assert "medgan test identity" in str(dst[0].get("DerivationDescription", ""))
+    _assert_dciodvfy_clean(out)
+
+
+def _assert_dciodvfy_clean(folder: Path) -> None:
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy (dicom3tools) not installed")
-    for path in sorted(out.iterdir())[:2]:
+    for path in sorted(folder.iterdir())[:2]:
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
         errors = [ln for ln in (report.stdout + report.stderr).splitlines() if ln.startswith("Error")]
         assert not errors, errors
@@ -128,6 +132,12 @@ def test_sr_output_covers_the_input_extent(sr_model, scans, tmp_path, kind):
     # and the first voxel centres are a quarter input voxel apart (the voxel-centre shift)
     np.testing.assert_allclose(b.TransformContinuousIndexToPhysicalPoint((0.5, 0.5, 0)),
                                a.TransformContinuousIndexToPhysicalPoint((0, 0, 0)), atol=1e-3)
+    if kind == "dicom":
+        src, dst = _dicoms(src)[0], _dicoms(out)[0]
+        assert (dst.Rows, dst.Columns) == (2 * src.Rows, 2 * src.Columns)
+        assert dst.StudyInstanceUID == src.StudyInstanceUID
+        assert dst.FrameOfReferenceUID == src.FrameOfReferenceUID
+        _assert_dciodvfy_clean(out)
 
 
 def test_folder_of_cases_is_sharded_and_named_per_case(identity_model, scans, tmp_path, monkeypatch):
