@@ -21,6 +21,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from tqdm import tqdm
 
 from medgan.errors import InputError, MissingFileError
 from medgan.io.geometry import dicom_plane_affine, slice_normal
@@ -120,7 +121,8 @@ def _scan(path: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[Path, str]
         files = [path]
     images: list[tuple[Path, Dataset]] = []
     non_images: list[tuple[Path, str]] = []
-    for file in files:
+    progress = tqdm(files, desc="reading DICOM", unit="file", leave=False, disable=None if len(files) > 50 else True)
+    for file in progress:
         ds = _read_file(file, required=path.is_file() or file.suffix.lower() == ".dcm")
         if ds is None:
             continue  # a README or thumbnail beside the slices

@@ -10,6 +10,7 @@ Endian even when the source was compressed.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,15 +83,17 @@ def _new_study_base(now: dt.datetime) -> Dataset:
     """Patient / study / frame-of-reference / equipment of a new study (input without DICOM headers)."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.PatientName = ""
-    ds.PatientID = ""
+    ds.StudyInstanceUID = generate_uid()
+    # PACS and DICOMDIR builders reject an empty PatientID; derive a stable, obviously synthetic one
+    ds.PatientName = "Anonymous^Patient"
+    ds.PatientID = "MEDGAN-" + hashlib.sha1(ds.StudyInstanceUID.encode()).hexdigest()[:10].upper()
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
-    ds.StudyInstanceUID = generate_uid()
     ds.StudyDate = now.strftime("%Y%m%d")
     ds.StudyTime = now.strftime("%H%M%S")
+    ds.StudyDescription = "medgan"
     ds.ReferringPhysicianName = ""
-    ds.StudyID = ""
+    ds.StudyID = "1"
     ds.AccessionNumber = ""
     ds.Modality = "CT"
     ds.FrameOfReferenceUID = generate_uid()
