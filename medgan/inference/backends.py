@@ -18,7 +18,13 @@ from medgan.inference.loading import first_output
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without a GPU is a user error."""
+    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without a GPU is a user error.
+
+    Under ``torchrun`` each rank takes its own GPU (``LOCAL_RANK``) for ``"auto"`` and ``"cuda"``.
+    """
+    local = os.environ.get("LOCAL_RANK")
+    if str(device) in ("auto", "cuda") and local is not None and torch.cuda.is_available():
+        return torch.device(f"cuda:{int(local) % torch.cuda.device_count()}")
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
