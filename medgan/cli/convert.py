@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _body(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    from pathlib import Path
+
+    from medgan.errors import MissingFileError
+
+    if not Path(args.input).exists():  # answer at once, before paying for importing torch
+        raise MissingFileError(f"input '{args.input}' does not exist")
     import numpy as np
 
     from medgan.io import output_format, read_volume, write_volume
