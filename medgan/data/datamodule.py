@@ -185,6 +185,12 @@ class CTDataModule(pl.LightningDataModule):
         """Discover the layout and read the volumes the stage needs (idempotent)."""
         if self.layout is None:
             self.layout = load_layout(self.root, self.patient_regex)
+            wanted = self.layout.manifest.get("scale")
+            if self.pairing != "single" and isinstance(wanted, int) and wanted != self.scale:
+                raise ConfigError(
+                    f"data.scale: got {self.scale}, but {self.layout.root}/dataset.json says the dataset was "
+                    f"prepared with scale {wanted}; set data.scale={wanted}"
+                )
         if stage in (None, "fit") and self.train_set is None:
             self.train_set = self._dataset("train", train=True)
         splits = {"fit": ["val"], "validate": ["val"], "test": ["test"], None: ["val", "test"]}.get(stage, [])

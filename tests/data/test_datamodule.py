@@ -124,9 +124,15 @@ def test_single_and_unpaired(make_dataset):
 
 
 def test_scale_mismatch_is_an_input_error(make_dataset):
+    import json
+
     root = make_dataset()
     with pytest.raises(InputError, match="data.scale=2"):
         CTDataModule(root, patch_size=[16, 16], scale=2).setup("fit")
+    manifest = json.loads((root / "dataset.json").read_text())
+    (root / "dataset.json").write_text(json.dumps({**manifest, "scale": 4}))
+    with pytest.raises(ConfigError, match="prepared with scale 4; set data.scale=4"):
+        CTDataModule(root, patch_size=[16, 16]).setup("fit")
 
 
 @pytest.mark.parametrize(
