@@ -152,8 +152,13 @@ def build_trainer(cfg: ExperimentConfig, recipe: pl.LightningModule) -> pl.Train
     if t.matmul_precision:
         torch.set_float32_matmul_precision(t.matmul_precision)
     interval = t.val_check_interval
+    strategy = t.strategy
+    if strategy == "ddp" and recipe.steps_per_iteration > 1:
+        # G's backward leaves D's (frozen) parameters without gradients and D's leaves G's: DDP must look
+        # for unused parameters on each backward, or it waits for gradients that never come
+        strategy = "ddp_find_unused_parameters_true"
     return pl.Trainer(
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision,
         max_steps=t.max_steps * recipe.steps_per_iteration if t.max_steps > 0 else -1,
         max_epochs=t.max_epochs,
