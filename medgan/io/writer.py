@@ -74,6 +74,26 @@ def volume_parts(volume: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndar
     return data, affine
 
 
+def slices_along_normal(data: np.ndarray, affine_lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same voxels in the same world positions, with slices stepping along +(row × column) direction.
+
+    DICOM readers (medgan's, SimpleITK's, Slicer's) sort slices along the plane normal; a left-handed grid
+    (slice step against the normal, e.g. a NIfTI in radiological order) is reversed in z here so that
+    InstanceNumber, the re-read check and every viewer agree on the order.
+
+    Args:
+        data: ``(X, Y, Z)`` voxels.
+        affine_lps: 4×4 voxel→LPS affine of ``data``.
+    """
+    normal = np.cross(affine_lps[:3, 0], affine_lps[:3, 1])
+    if float(normal @ affine_lps[:3, 2]) >= 0 or data.shape[2] == 1:
+        return data, affine_lps
+    flipped = affine_lps.copy()
+    flipped[:3, 3] = affine_lps[:3, 3] + (data.shape[2] - 1) * affine_lps[:3, 2]
+    flipped[:3, 2] = -affine_lps[:3, 2]
+    return np.ascontiguousarray(data[:, :, ::-1]), flipped
+
+
 def _headers_for(volume: object, reference: object | None) -> DicomHeaders | None:
     for source in (volume, reference):
         meta = getattr(source, "meta", None) or {}
@@ -137,6 +157,7 @@ def write_volume(
         _check_not_sheared(path, affine_lps)
     with staged_output(path) as staged:
         if fmt == "dicom":
+            data, affine_lps = slices_along_normal(data, affine_lps)
             headers = _headers_for(volume, reference)
             write_ct_series(
                 data, affine_lps, staged, headers=headers,
