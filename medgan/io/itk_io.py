@@ -45,6 +45,9 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             f"'{path}' has {image.GetNumberOfComponentsPerPixel()} components per voxel; a CT volume has 1"
         )
+    if image.GetDimension() == 4 and image.GetSize()[3] == 1:
+        # a 3D scan saved with a singleton time axis (common for NIfTI from converters): drop that axis
+        image = sitk.Extract(image, (*image.GetSize()[:3], 0), (0, 0, 0, 0))
     if image.GetDimension() not in (2, 3):
         raise InputError(f"'{path}' is {image.GetDimension()}D; medgan reads 2D or 3D scalar images")
     affine = sitk_lps_affine(image)

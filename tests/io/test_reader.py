@@ -114,3 +114,17 @@ def test_load_ctd_in_a_monai_pipeline_and_back_out(tmp_path):
     written = pydicom.dcmread(next(out.iterdir()))
     assert written.StudyInstanceUID == one.meta["dicom_headers"][0].StudyInstanceUID
     assert [float(v) for v in written.PixelSpacing] == pytest.approx([1.4, 1.6])
+
+
+def test_singleton_time_axis_is_dropped_but_4d_refused(tmp_path):
+    data = np.arange(2 * 3 * 4, dtype=np.int16).reshape(4, 3, 2)  # (Z, Y, X)
+    frame = sitk.GetImageFromArray(data)
+    frame.SetSpacing((0.5, 0.6, 2.0))
+    sitk.WriteImage(sitk.JoinSeries([frame]), str(tmp_path / "t1.nii.gz"))  # 4D, one time point
+    volume = read_volume(tmp_path / "t1.nii.gz")
+    assert volume.shape == (1, 2, 3, 4)
+    np.testing.assert_array_equal(volume[0].numpy(), data.transpose(2, 1, 0))
+    np.testing.assert_allclose(np.linalg.norm(volume.affine.numpy()[:3, :3], axis=0), (0.5, 0.6, 2.0))
+    sitk.WriteImage(sitk.JoinSeries([frame, frame]), str(tmp_path / "t2.nii.gz"))
+    with pytest.raises(InputError, match="4D"):
+        read_volume(tmp_path / "t2.nii.gz")
