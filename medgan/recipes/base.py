@@ -226,13 +226,25 @@ class Recipe(pl.LightningModule):
         """Source ``(B, C, *patch)`` normalised -> output ``(B, 1, *patch·scale)`` normalised."""
         return self.generator(source)
 
+    def infer(self, source: torch.Tensor) -> torch.Tensor:
+        """:meth:`predict` over a whole slice / volume by MONAI's sliding window with the training patch as
+        ROI (nets with a fixed input size or size divisibility need it; overlapping Gaussian-weighted tiles
+        avoid seams). ``(B, C, *any)`` -> ``(B, 1, *any·scale)`` normalised."""
+        from monai.inferers import sliding_window_inference
+
+        roi = list(self.cfg.data.patch_size)
+        if list(source.shape[2:]) == roi:
+            return self.predict(source)
+        return sliding_window_inference(source, roi_size=roi, sw_batch_size=4, predictor=self.predict,
+                                        overlap=0.25, mode="gaussian", padding_mode="replicate")
+
     def centre_channel(self, source: torch.Tensor) -> torch.Tensor:
         """The centre slice of a 2.5D slab ``(B, 2k+1, H, W)`` -> ``(B, 1, H, W)``."""
         return source[:, self.context:self.context + 1]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         source, target = batch["source"], batch["target"]
-        output = self.predict(source).float()
+        output = self.infer(source).float()
         out_hu = self.normalizer.inverse(output)
         target_hu = self.normalizer.inverse(target.float())
         input_hu = self.normalizer.inverse(self.centre_channel(source).float())

@@ -7,20 +7,37 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def make_chest_dataset(folder: Path, dose: float = 0.25, photons: float = 1e5) -> Path:
+def chest_slabs(folder: Path) -> Path:
+    """Three NRRD slabs of the embedded chest CT in ``folder/scans``."""
     import SimpleITK as sitk
 
     from medgan.cli.demo import embedded_ct_path
-    from medgan.cli.prepare import main as prepare
 
     scans = folder / "scans"
-    scans.mkdir(parents=True)
-    image = sitk.ReadImage(str(embedded_ct_path()))
-    n = image.GetSize()[2]
-    for i, patient in enumerate("ABC"):
-        sitk.WriteImage(image[:, :, i * n // 3:(i + 1) * n // 3], str(scans / f"{patient}_chest.nrrd"))
+    if not scans.is_dir():
+        scans.mkdir(parents=True)
+        image = sitk.ReadImage(str(embedded_ct_path()))
+        n = image.GetSize()[2]
+        for i, patient in enumerate("ABC"):
+            sitk.WriteImage(image[:, :, i * n // 3:(i + 1) * n // 3], str(scans / f"{patient}_chest.nrrd"))
+    return scans
+
+
+def make_chest_dataset(folder: Path, dose: float = 0.25, photons: float = 1e5) -> Path:
+    from medgan.cli.prepare import main as prepare
+
     out = folder / "ds"
-    code = prepare(["ldct", "--input", str(scans), "--output", str(out), "--dose", str(dose), "--photons",
-                    str(photons), "--split", "0.34,0.33,0.33", "--views", "180", "--no-progress"])
+    code = prepare(["ldct", "--input", str(chest_slabs(folder)), "--output", str(out), "--dose", str(dose),
+                    "--photons", str(photons), "--split", "0.34,0.33,0.33", "--views", "180", "--no-progress"])
+    assert code == 0 and (out / "dataset.json").is_file()
+    return out
+
+
+def make_sr_dataset(folder: Path, scale: int = 2) -> Path:
+    from medgan.cli.prepare import main as prepare
+
+    out = folder / "ds_sr"
+    code = prepare(["sr", "--input", str(chest_slabs(folder)), "--output", str(out), "--scale", str(scale),
+                    "--split", "0.34,0.33,0.33", "--no-progress"])
     assert code == 0 and (out / "dataset.json").is_file()
     return out
