@@ -62,7 +62,13 @@ def volume_parts(volume: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndar
         lifted = np.eye(4)
         lifted[:2, :2], lifted[:2, 3] = affine[:2, :2], affine[:2, 2]
         affine = lifted
-    data = volume.detach().cpu().numpy() if isinstance(volume, torch.Tensor) else np.asarray(volume)
+    if isinstance(volume, torch.Tensor):
+        tensor = volume.detach().cpu()
+        if tensor.dtype in (torch.bfloat16, torch.float16):  # AMP outputs; numpy has no bfloat16
+            tensor = tensor.float()
+        data = tensor.as_tensor().numpy() if hasattr(tensor, "as_tensor") else tensor.numpy()
+    else:
+        data = np.asarray(volume)
     if data.ndim == 4:
         if data.shape[0] != 1:
             raise InputError(f"volume must have one channel (1, X, Y, Z), got shape {tuple(data.shape)}")

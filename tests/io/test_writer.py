@@ -184,3 +184,11 @@ def test_any_grid_any_format_keeps_every_voxel_at_its_world_point(shape, angles,
     assert (source >= 0).all() and (source < np.array(shape)).all()
     assert len({tuple(i) for i in source}) == source.shape[0]  # a permutation of the original voxels
     np.testing.assert_array_equal(back[0].numpy().reshape(-1), data[0][tuple(source.T)])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.int16, torch.float64])
+def test_any_tensor_dtype_is_written_as_int16_hu(tmp_path, dtype):
+    values = torch.tensor([-1000.0, 0.0, 40.0, 1000.0]).reshape(1, 2, 2, 1)
+    volume = MetaTensor(values.to(dtype), affine=torch.eye(4, dtype=torch.float64))
+    back = read_volume(write_volume(volume, tmp_path / "v.nrrd"))
+    assert back.flatten().tolist() == [-1000.0, 0.0, 40.0, 1000.0]  # all exactly representable in bf16
