@@ -18,9 +18,9 @@ position ``t`` is the line ``x cos(theta) + y sin(theta) = t``.
 - Back-projection: pixel-driven with linear interpolation on the detector, as ``skimage.iradon`` does, so
   the noise texture and sigma of FBP match the scikit-image reference.
 
-Memory is halved by symmetry: when ``views`` is even, view ``v + views/2`` is view ``v`` of the image
-rotated by 90 degrees, so only the first half of the views is stored and both halves are applied as one
-SpMM with twice the columns.
+Memory is cut four-fold by symmetry: with ``views % 4 == 0`` only the views in [0, 45] degrees are stored;
+the others are those views of the transposed (90 - theta), rotated (theta + 90) and mirrored
+(180 - theta) image, all exact index permutations, applied together as one SpMM with more columns.
 """
 
 from __future__ import annotations
@@ -84,6 +84,19 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape: tuple[
         )
 
 
+# Image symmetries that map one view onto another (exact index permutations, pixel centres at (N-1)/2):
+# forward transform of the image, and its inverse (= adjoint) for back-projection.
+_SYMMETRIES = {
+    "identity": (lambda im: im, lambda im: im),
+    # view 90 - theta of an image = view theta of its transpose (x and y swapped)
+    "transpose": (lambda im: im.transpose(-2, -1), lambda im: im.transpose(-2, -1)),
+    # view theta + 90 of an image = view theta of the image rotated by +90 degrees
+    "rotate": (lambda im: im.flip(-1).transpose(-2, -1), lambda im: im.transpose(-2, -1).flip(-1)),
+    # view 180 - theta of an image = view theta of its left-right mirror
+    "mirror": (lambda im: im.flip(-1), lambda im: im.flip(-1)),
+}
+
+
 class ParallelBeamProjector:
     """Precomputed parallel-beam forward projector and FBP for square ``size x size`` slices.
 
@@ -92,7 +105,9 @@ class ParallelBeamProjector:
         views: number of projection angles over 180 degrees.
         detector_bins: number of unit-width detector bins; default (and minimum) :func:`min_detector_bins`.
         device: where the matrices live and the products run.
-        symmetric: store half the views and use the 90 degree rotation (needs an even ``views``).
+        symmetric: store only the views in [0, 45] degrees when ``views % 4 == 0`` (else [0, 90) when
+            ``views`` is even) and obtain the others from transposed / rotated / mirrored copies of the
+            image; the result is the same operator with 4x (2x) less memory and build time.
 
     Line integrals are in "attenuation per pixel x pixels": project ``mu * pixel_size`` to get the
     dimensionless ``p`` of Beer-Lambert's law, and FBP returns the same units per pixel.
@@ -122,13 +137,38 @@ class ParallelBeamProjector:
         self.views = int(views)
         self.detector_bins = int(detector_bins)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.groups = 2 if symmetric and views % 2 == 0 else 1
-        self.stored_views = self.views // self.groups
+        self._groups = self._plan_groups(symmetric)
+        self.stored_views = len(self._groups[0][1])
         angles = torch.arange(self.stored_views, dtype=torch.float64) * math.pi / self.views
         self._cos, self._sin = torch.cos(angles), torch.sin(angles)
+        # a stored view closer to the x axis than to the y axis is projected from the transposed image
+        # (see _build_forward); with the 4-fold symmetry every stored view is in [0, 45] degrees: none is
+        self._transposed_block = bool(torch.any(self._sin.abs() > self._cos.abs()))
         self._fp = self._build_forward()
         self._bp = self._build_backward()
         self._filters: dict[tuple[str, int], torch.Tensor] = {}
+
+    def _plan_groups(self, symmetric: bool) -> list[tuple[str, torch.Tensor]]:
+        """For each image symmetry, the view index each stored view slot stands for (-1 = unused)."""
+        v = self.views
+        if symmetric and v % 4 == 0:
+            s = torch.arange(v // 4 + 1)
+            inner = (s > 0) & (s < v // 4)  # 0 and 45 degrees have no distinct mirror partner
+            groups = [
+                ("identity", s),
+                ("transpose", torch.where(inner, v // 2 - s, -1)),
+                ("rotate", v // 2 + s),
+                ("mirror", torch.where(inner, v - s, -1)),
+            ]
+        elif symmetric and v % 2 == 0:
+            s = torch.arange(v // 2)
+            groups = [("identity", s), ("rotate", v // 2 + s)]
+        else:
+            groups = [("identity", torch.arange(v))]
+        covered = torch.cat([idx[idx >= 0] for _, idx in groups])
+        if not torch.equal(torch.sort(covered).values, torch.arange(v)):  # every view exactly once
+            raise RuntimeError(f"internal: view symmetry plan does not cover {v} views exactly once")
+        return groups
 
     @property
     def nbytes(self) -> int:
@@ -140,44 +180,50 @@ class ParallelBeamProjector:
 
     # ------------------------------------------------------------------ construction
     def _build_forward(self) -> torch.Tensor:
-        """Joseph's projector: rows = (view, bin) rays, columns = pixels ``i * N + j``.
+        """Joseph's projector: rows = (stored view, bin) rays, columns = pixels in column-major order.
 
-        Vectorised over chunks of views (few large tensor ops: a per-view loop of small ops is slow when
-        the cores are shared).
+        Every ray steps over image rows and interpolates across columns. Views closer to the x axis
+        (``|sin| > |cos|``) do the same on the transposed image (view ``theta`` of an image = view
+        ``90 - theta`` of its transpose), whose pixels are the second block of ``N * N`` columns. Pixels are
+        numbered column-major (``j * N + i``) so that consecutive steps of a ray read neighbouring memory:
+        measured 1.5-2x faster SpMM than row-major numbering at 512x512. Vectorised over chunks of views.
         """
         n, nb, nv = self.size, self.detector_bins, self.stored_views
         c = (n - 1) / 2
         t = (torch.arange(nb, dtype=torch.float64) - (nb - 1) / 2)[None, :, None, None]  # (1, D, 1, 1)
-        steps = (torch.arange(n, dtype=torch.float64) - c)[None, None, :, None]  # coordinate along the step axis
-        step_idx = torch.arange(n)[None, None, :, None]
+        rows = (torch.arange(n, dtype=torch.float64) - c)[None, None, :, None]  # y of each stepped row
+        row_idx = torch.arange(n)[None, None, :, None]
         offsets = torch.tensor([0, 1])
+        width = n * n * (2 if self._transposed_block else 1)
+        key_dtype = torch.int32 if nb * width < 2**31 - 1 else torch.int64
         chunk = max(1, 2**23 // (nb * n * 2))
         counts, cols, vals = [], [], []
         for v0 in range(0, nv, chunk):
             cos, sin = self._cos[v0 : v0 + chunk], self._sin[v0 : v0 + chunk]
-            along_x = sin.abs() >= cos.abs()  # the ray runs closer to the x axis: step over columns
-            a = torch.where(along_x, cos, sin)[:, None, None, None]
-            b = torch.where(along_x, sin, cos)[:, None, None, None]
-            # solve x cos + y sin = t for the fractional index across the stepping axis: (V, D, N, 1)
-            across = (t - steps * a) / b + c
+            nc = cos.numel()
+            transposed = sin.abs() > cos.abs()
+            # in the (possibly transposed) image the ray is x a + y b = t with |a| >= |b|
+            a = torch.where(transposed, sin, cos)[:, None, None, None]
+            b = torch.where(transposed, cos, sin)[:, None, None, None]
+            across = (t - rows * b) / a + c  # (V, D, N, 1) fractional column index on each row
             lower = torch.floor(across)
             frac = (across - lower).float()
             idx = lower.long() + offsets  # (V, D, N, 2): the two interpolation neighbours
-            weight = torch.cat([1.0 - frac, frac], -1) / b.abs().float()  # path length per step is 1/|b|
+            weight = torch.cat([1.0 - frac, frac], -1) / a.abs().float()  # path length per row is 1/|a|
             keep = (idx >= 0) & (idx < n) & (weight > 0)
-            # stepping over columns, `across` is the row i; over rows, it is the column j
-            pix = torch.where(along_x[:, None, None, None], idx * n + step_idx, step_idx * n + idx)
-            ray = torch.arange(cos.numel() * nb).reshape(-1, nb, 1, 1).expand_as(pix)
-            # CSR wants each ray's columns sorted: (ray, row, neighbour) order already is for row-stepping
-            # views; column-stepping views need a sort by pixel index within the ray
-            key = (ray * (n * n) + pix)[keep]
-            order = torch.argsort(key)
-            cols.append(pix[keep][order].int())
-            vals.append(weight[keep][order])
+            pix = idx.clamp(0, n - 1) * n + row_idx + transposed[:, None, None, None].long() * (n * n)
+            # CSR wants each ray's columns sorted: sort each view's entries by (bin, pixel) in one batched
+            # sort; dropped entries get the largest key and end up last
+            ray = torch.arange(nb)[None, :, None, None]
+            key = torch.where(keep, ray * width + pix, torch.iinfo(key_dtype).max).reshape(nc, -1)
+            key, order = torch.sort(key.to(key_dtype), dim=1)
+            kept = keep.reshape(nc, -1).gather(1, order)
+            cols.append((key[kept].long() % width).int())
+            vals.append(weight.reshape(nc, -1).gather(1, order)[kept])
             counts.append(keep.sum(dim=(2, 3)).reshape(-1))
         crow = torch.zeros(nv * nb + 1, dtype=torch.int64)
         crow[1:] = torch.cumsum(torch.cat(counts), 0)
-        return _csr(crow, torch.cat(cols), torch.cat(vals), (nv * nb, n * n)).to(self.device)
+        return _csr(crow, torch.cat(cols), torch.cat(vals), (nv * nb, width)).to(self.device)
 
     def _build_backward(self) -> torch.Tensor:
         """Pixel-driven back-projector: rows = pixels, two entries per stored view (linear interpolation)."""
@@ -203,14 +249,6 @@ class ParallelBeamProjector:
         return _csr(crow, col.reshape(-1), val.reshape(-1), (n * n, nv * nb)).to(self.device)
 
     # ------------------------------------------------------------------ application
-    def _rotate_image(self, img: torch.Tensor) -> torch.Tensor:
-        """``img`` composed with a +90 degree rotation: views ``v + V/2`` of ``img`` = views ``v`` of this."""
-        return img.flip(-1).transpose(-2, -1)
-
-    def _unrotate_image(self, img: torch.Tensor) -> torch.Tensor:
-        """Adjoint of :meth:`_rotate_image` (an index permutation, so also its inverse)."""
-        return img.transpose(-2, -1).flip(-1)
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Line integrals of a batch of slices.
 
@@ -221,11 +259,20 @@ class ParallelBeamProjector:
             Sinograms ``(B, views, detector_bins)`` float32.
         """
         b = self._check_images(images)
-        stack = [images] if self.groups == 1 else [images, self._rotate_image(images)]
-        x = torch.cat(stack, 0).reshape(self.groups * b, -1).to(self._fp.device, torch.float32)
-        sino = (self._fp @ x.T.contiguous()).T  # (groups*B, stored_views*D)
-        sino = sino.reshape(self.groups, b, self.stored_views, self.detector_bins)
-        return sino.permute(1, 0, 2, 3).reshape(b, self.views, self.detector_bins)
+        images = images.to(self._fp.device, torch.float32)
+        columns = []
+        for name, _ in self._groups:
+            img = _SYMMETRIES[name][0](images)
+            # the matrix numbers pixels column-major: the transposed image's row-major layout
+            blocks = [img.transpose(-2, -1)] + ([img] if self._transposed_block else [])
+            columns.append(torch.cat(blocks, -2).reshape(b, -1))
+        x = torch.cat(columns, 0)  # (groups * B, pixels)
+        out = (self._fp @ x.T.contiguous()).T.reshape(len(self._groups), b, self.stored_views, self.detector_bins)
+        sino = torch.empty((b, self.views, self.detector_bins), dtype=torch.float32, device=out.device)
+        for g, (_, view_of) in enumerate(self._groups):
+            used = view_of >= 0
+            sino[:, view_of[used].to(out.device)] = out[g][:, used.to(out.device)]
+        return sino
 
     def backproject(self, sinograms: torch.Tensor) -> torch.Tensor:
         """Unfiltered back-projection (sum over views, linear interpolation on the detector).
@@ -241,12 +288,16 @@ class ParallelBeamProjector:
                 f"sinograms: expected shape (B, {self.views}, {self.detector_bins}), got {tuple(sinograms.shape)}"
             )
         b = sinograms.shape[0]
-        s = sinograms.to(self._bp.device, torch.float32).reshape(b, self.groups, self.stored_views * self.detector_bins)
-        s = s.permute(1, 0, 2).reshape(self.groups * b, -1)
-        img = (self._bp @ s.T.contiguous()).T.reshape(self.groups, b, self.size, self.size)
-        out = img[0]
-        if self.groups == 2:
-            out = out + self._unrotate_image(img[1])
+        sinograms = sinograms.to(self._bp.device, torch.float32)
+        q = sinograms.new_zeros((len(self._groups), b, self.stored_views, self.detector_bins))
+        for g, (_, view_of) in enumerate(self._groups):
+            used = (view_of >= 0).to(q.device)
+            q[g][:, used] = sinograms[:, view_of.to(q.device)[used]]
+        img = (self._bp @ q.reshape(len(self._groups) * b, -1).T.contiguous()).T
+        img = img.reshape(len(self._groups), b, self.size, self.size)
+        out = torch.zeros((b, self.size, self.size), dtype=torch.float32, device=img.device)
+        for g, (name, _) in enumerate(self._groups):
+            out += _SYMMETRIES[name][1](img[g])
         return out
 
     def filter(self, sinograms: torch.Tensor, filter_name: str = "ramp") -> torch.Tensor:
