@@ -105,7 +105,7 @@ def read_dicom(path: str | Path, series_uid: str | None = None) -> DicomVolume:
                 "medgan reads image series (CT), not SEG/RTSTRUCT/SR"
             )
         raise InputError(f"'{path}' holds no DICOM file (nothing with a DICOM preamble was found)")
-    series = _pick_series(path, datasets, series_uid)
+    series = _drop_localizers(_pick_series(path, datasets, series_uid))
     frames = _frames_of(series)
     frames = _sort_and_check(frames)
     return _assemble(frames)
@@ -181,6 +181,16 @@ def _pick_series(path: Path, datasets: list[tuple[Path, Dataset]], series_uid: s
             f"{_describe_series(groups)}"
         )
     return next(iter(groups.values()))
+
+
+def _drop_localizers(series: list[tuple[Path, Dataset]]) -> list[tuple[Path, Dataset]]:
+    """Scanners often file the scout (ImageType ...\\LOCALIZER) in the axial series; it is not a slice."""
+    def is_localizer(ds: Dataset) -> bool:
+        value = ds.get("ImageType") or []
+        return "LOCALIZER" in [str(v).upper() for v in ([value] if isinstance(value, str) else value)]
+
+    slices = [(f, ds) for f, ds in series if not is_localizer(ds)]
+    return slices or series  # a localizer-only series is read as it is
 
 
 def _describe_series(groups: dict[str, list[tuple[Path, Dataset]]]) -> str:

@@ -192,3 +192,17 @@ def test_one_series_split_over_two_multiframe_files(tmp_path, small):
     headers = volume.meta["dicom_headers"]
     assert headers.frame_numbers == (4, 3, 2, 1, 4, 3, 2, 1)  # highdicom keeps InstanceNumber order (top first)
     assert len({h.SOPInstanceUID for h in headers}) == 2
+
+
+def test_localizer_in_the_series_is_not_a_slice(tmp_path, small):
+    import pydicom
+
+    files = write_dicom_series(small, tmp_path / "s")
+    scout = pydicom.dcmread(files[0])
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # a coronal scout
+    scout.SOPInstanceUID = scout.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    scout.save_as(tmp_path / "s" / "scout.dcm", enforce_file_format=True)
+    volume = read_volume(tmp_path / "s")
+    np.testing.assert_array_equal(volume[0].numpy(), small)
+    assert all("LOCALIZER" not in h.ImageType for h in volume.meta["dicom_headers"])
