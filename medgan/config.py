@@ -105,11 +105,11 @@ class NetsConfig(_Section):
 class OptimConfig(_Section):
     """Adam/AdamW for every net; the discriminator may get its own learning rate."""
 
-    type: Literal["adam", "adamw"] = "adam"
+    type: Literal["adam", "adamw"] = Field("adam", description="optimiser of every net")
     lr: float = Field(2e-4, gt=0, description="learning rate of the generator(s)")
     lr_d: float | None = Field(None, gt=0, description="learning rate of the discriminator(s) (default: lr)")
     betas: list[float] = Field([0.5, 0.999], description="Adam betas (2 floats)")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty (adam) or decoupled decay (adamw)")
 
     @field_validator("betas")
     @classmethod
@@ -142,7 +142,7 @@ class TrainerConfig(_Section):
 
     max_steps: int = Field(-1, ge=-1, description="optimiser steps (generator steps for GANs); -1: by epochs")
     max_epochs: int | None = Field(None, ge=1, description="epochs; None with max_steps=-1 means 1000")
-    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="auto: GPU when present")
     devices: int | str | list[int] = Field("auto", description="count, 'auto' or a list of GPU ids")
     num_nodes: int = Field(1, ge=1, description="machines for multi-node DDP (SLURM/torchrun)")
     strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp"] = "auto"
@@ -152,13 +152,13 @@ class TrainerConfig(_Section):
     val_check_interval: int | float | None = Field(
         None, description="validate every N training batches (int) or fraction of an epoch (float)"
     )
-    check_val_every_n_epoch: int | None = Field(1, ge=1)
+    check_val_every_n_epoch: int | None = Field(1, ge=1, description="validate every N epochs (when the interval is not an int)")
     limit_val_batches: int | float = Field(1.0, ge=0, description="validation batches (int) or fraction")
-    num_sanity_val_steps: int = Field(0, ge=-1)
-    log_every_n_steps: int = Field(10, ge=1)
+    num_sanity_val_steps: int = Field(0, ge=-1, description="validation batches run before training (catches bugs early)")
+    log_every_n_steps: int = Field(10, ge=1, description="training-loss logging interval (iterations)")
     deterministic: bool | Literal["warn"] = Field(False, description="deterministic algorithms (slower)")
     benchmark: bool | None = Field(None, description="cudnn.benchmark")
-    enable_progress_bar: bool = True
+    enable_progress_bar: bool = Field(True, description="tqdm progress bar with the losses")
     matmul_precision: Literal["highest", "high", "medium"] | None = Field(
         None, description="torch.set_float32_matmul_precision (TF32 on Ampere+ with 'high')"
     )
@@ -167,8 +167,8 @@ class TrainerConfig(_Section):
 class Window(_Section):
     """An HU display/metric window."""
 
-    center: float
-    width: float = Field(..., gt=0)
+    center: float = Field(..., description="window centre (level), HU")
+    width: float = Field(..., gt=0, description="window width, HU")
 
 
 #: ldct-benchmark windows (Eulig et al. 2024): chest C-600/W1500, abdomen C50/W400, head C40/W80.
@@ -213,6 +213,8 @@ class ValidationConfig(_Section):
 
 
 class LoggingConfig(_Section):
+    """Loggers (Lightning's): TensorBoard and CSV, both in run.dir."""
+
     tensorboard: bool = Field(True, description="TensorBoard event files under run.dir/tb")
     csv: bool = Field(True, description="run.dir/metrics.csv")
 
@@ -236,6 +238,8 @@ class DAERecipe(_Recipe):
 
 
 class VAERecipe(_Recipe):
+    """Variational autoencoder (``vae`` net): reconstruction + beta x KL, e.g. for anomaly detection."""
+
     name: Literal["vae"]
     loss: Component = Field({"type": "l2"}, description="reconstruction loss")
     kl_weight: float = Field(1e-3, ge=0, description="beta of the KL term")
@@ -250,6 +254,8 @@ class RedCNNRecipe(_Recipe):
 
 
 class Pix2PixRecipe(_Recipe):
+    """Pix2Pix (Isola et al. 2017): paired translation, D sees (input, output) pairs, GAN + lambda_l1 x L1."""
+
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
     name: Literal["pix2pix"]
     gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
@@ -257,6 +263,8 @@ class Pix2PixRecipe(_Recipe):
 
 
 class CycleGANRecipe(_Recipe):
+    """CycleGAN (Zhu et al. 2017): unpaired low <-> full dose, two G, two D, cycle + identity, image pool."""
+
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
     name: Literal["cyclegan"]
     gan_loss: Component = Field({"type": "lsgan"}, description="adversarial loss")
@@ -266,6 +274,8 @@ class CycleGANRecipe(_Recipe):
 
 
 class SRGANRecipe(_Recipe):
+    """SRGAN (Ledig et al. 2017): SRResNet pre-training, then pixel + D-feature content + adversarial; EMA of G."""
+
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
     name: Literal["srgan"]
     pretrain_steps: int = Field(1000, ge=0, description="SRResNet phase: pixel loss only")

@@ -110,3 +110,15 @@ def test_every_shipped_config_exists():
     names = {p.stem for p in CONFIGS}
     assert {"ldct_cyclegan", "ldct_cyclegan_3d", "ldct_pix2pix", "ldct_dae", "ldct_redcnn", "sr_srgan",
             "anomaly_ae", "anomaly_vae", "synth_cgan"} <= names
+
+
+def test_configuration_reference_is_generated_from_the_schema():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_config_docs", Path(__file__).parents[1] / "scripts/gen_config_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render()
+    assert (Path(__file__).parents[1] / "docs/configuration.md").read_text() == text, "run scripts/gen_config_docs.py"
+    for key in ("`trainer.max_steps`", "`data.patch_size`", "`recipe.lambda_cycle`", "`validation.diversity.warn_fraction`"):
+        assert key in text
