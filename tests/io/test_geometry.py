@@ -17,6 +17,7 @@ from medgan.io.geometry import (
     set_sitk_geometry,
     sitk_lps_affine,
     slice_normal,
+    zyx_to_xyz,
 )
 
 
@@ -82,3 +83,15 @@ def test_2d_sitk_image_gets_a_unit_slice_axis():
     affine = sitk_lps_affine(image)
     np.testing.assert_allclose(np.diag(affine), [0.5, 0.25, 1.0, 1.0])
     np.testing.assert_allclose(affine[:3, 3], [7, 8, 0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 70), st.integers(1, 70), st.integers(1, 5))
+def test_zyx_to_xyz_is_a_contiguous_transpose(n_x, n_y, n_z):
+    array = np.arange(n_x * n_y * n_z, dtype=np.float32).reshape(n_z, n_y, n_x)
+    out = zyx_to_xyz(array)
+    assert out.flags.c_contiguous and out.shape == (n_x, n_y, n_z)
+    np.testing.assert_array_equal(out, array.transpose(2, 1, 0))
+    as_int = zyx_to_xyz(array.astype(np.int16), np.float32)
+    assert as_int.dtype == np.float32
+    np.testing.assert_array_equal(as_int, out)
