@@ -1,0 +1,61 @@
+"""The per-case anomaly figure: one axial slice as image, heat-map overlay and mask contour (all in HU)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from medgan.io.atomic import staged_output
+
+
+def save_anomaly_figure(
+    path: str | os.PathLike,
+    image_hu: np.ndarray,
+    map_hu: np.ndarray,
+    mask: np.ndarray,
+    *,
+    window: tuple[float, float] = (-1350.0, 150.0),
+    map_max_hu: float | None = None,
+    title: str = "",
+) -> Path:
+    """Save a three-panel PNG of one axial slice.
+
+    Args:
+        path: PNG file (written through a temporary sibling and renamed).
+        image_hu: ``(X, Y)`` slice in HU.
+        map_hu: ``(X, Y)`` anomaly map of the slice in HU.
+        mask: ``(X, Y)`` bool anomaly mask of the slice.
+        window: ``(low, high)`` HU display window of the image (default: chest, C-600/W1500).
+        map_max_hu: top of the heat-map colour scale (default: the slice's 99.9th percentile of the map).
+        title: figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    image, heat, marked = (np.asarray(a).T for a in (image_hu, map_hu, mask))  # rows = Y (anterior on top)
+    top = float(map_max_hu) if map_max_hu else float(np.percentile(heat, 99.9)) or 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    for ax in axes:
+        ax.imshow(image, cmap="gray", vmin=window[0], vmax=window[1])
+        ax.set_axis_off()
+    axes[0].set_title("image")
+    overlay = np.ma.masked_where(heat <= 0.05 * top, heat)  # leave near-zero error see-through
+    im = axes[1].imshow(overlay, cmap="inferno", vmin=0.0, vmax=top, alpha=0.7)
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02, label="|error| (HU)")
+    axes[1].set_title("reconstruction error")
+    if marked.any():
+        axes[2].contour(marked.astype(float), levels=[0.5], colors=["#ff5a1a"], linewidths=1.2)
+    axes[2].set_title(f"anomaly mask ({int(marked.sum())} voxels)")
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    try:
+        with staged_output(path) as staged:
+            fig.savefig(staged, dpi=90, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+    return path

@@ -1,0 +1,121 @@
+"""``medgan-anomaly``: find anomalies with an autoencoder of normal anatomy (reconstruction-error maps).
+
+Examples:
+    medgan-anomaly calibrate --model runs/anomaly_ae/model --normal datasets/normal/val/target --fpr 0.01 \\
+        --output runs/anomaly_ae/model/anomaly_thresholds.json
+    medgan-anomaly detect --model runs/anomaly_ae/model --input scans/ --output anomaly_out/
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from medgan.cli._common import run_command
+
+PROG = "medgan-anomaly"
+WINDOWS = {"chest": (-600.0, 1500.0), "abdomen": (50.0, 400.0), "head": (40.0, 80.0)}
+
+
+def _window(text: str) -> tuple[float, float]:
+    """``chest`` / ``abdomen`` / ``head`` or ``CENTER,WIDTH`` -> ``(low, high)`` HU."""
+    if text in WINDOWS:
+        centre, width = WINDOWS[text]
+    else:
+        try:
+            centre, width = (float(v) for v in text.split(","))
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected {', '.join(WINDOWS)} or CENTER,WIDTH; got '{text}'") from err
+        if width <= 0:
+            raise argparse.ArgumentTypeError(f"window width must be > 0, got '{text}'")
+    return centre - width / 2, centre + width / 2
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="AE/VAE model package folder (recipe dae or vae, e.g. from configs/anomaly_ae.yaml) or .ckpt")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default: 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1]
+        + "\nExit codes: 0 ok, 2 bad input/model/arguments (one line on stderr), 1 unexpected failure.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{calibrate,detect}")
+    cal = sub.add_parser("calibrate", help="thresholds at a false-positive rate, from normal scans",
+                         description="Map normal scans (not used in training) and calibrate a voxel threshold at "
+                                     "--fpr and a scan-score threshold; writes them as JSON.")
+    _add_runtime(cal)
+    cal.add_argument("--normal", required=True, help="one normal scan or a folder of normal scans")
+    cal.add_argument("--output", required=True,
+                     help="thresholds JSON to write (detect looks for <model>/anomaly_thresholds.json by default)")
+    cal.add_argument("--fpr", type=float, default=0.01,
+                     help="voxel false-positive rate on the normal scans' body voxels (default: 0.01)")
+    cal.add_argument("--scan-fpr", type=float, default=None, help="scan false-positive rate (default: --fpr)")
+    cal.add_argument("--sigma-mm", type=float, default=1.0, help="Gaussian smoothing of the error map, mm (default: 1)")
+    cal.add_argument("--body-hu", type=float, default=-500.0,
+                     help="body/air threshold, HU: the map counts inside the body only (default: -500)")
+    cal.add_argument("--no-body", action="store_true", help="use every voxel, not only the body")
+    cal.add_argument("--score", default="topk", choices=["topk", "quantile", "max"],
+                     help="scan score: mean of the top --topk-mm3 of the map, its --quantile, or its max (default: topk)")
+    cal.add_argument("--topk-mm3", type=float, default=500.0, help="volume of the top-k voxels, mm3 (default: 500)")
+    cal.add_argument("--quantile", type=float, default=0.999, help="quantile for --score quantile (default: 0.999)")
+
+    det = sub.add_parser("detect", help="heat maps, masks, scores and figures for scans",
+                         description="Per case: <case>_map.nii.gz|.nrrd (float32 HU error), <case>_mask.seg.nrrd, "
+                                     "<case>_seg.dcm (DICOM SEG, DICOM input only), <case>_anomaly.png; and scores.csv.")
+    _add_runtime(det)
+    det.add_argument("--input", required=True, help="one scan (DICOM series folder/file, NIfTI, NRRD, MHA) or a folder")
+    det.add_argument("--output", required=True, help="output folder (not inside the input folder)")
+    det.add_argument("--thresholds", default=None,
+                     help="thresholds JSON from 'calibrate' (default: <model>/anomaly_thresholds.json)")
+    det.add_argument("--format", default="same", choices=["same", "nifti", "nrrd"],
+                     help="heat-map format; 'same' = NRRD for NRRD input, NIfTI otherwise (default: same)")
+    det.add_argument("--window", type=_window, default=WINDOWS["chest"],
+                     help="figure window: chest (C-600/W1500), abdomen, head or CENTER,WIDTH (default: chest)")
+    return p
+
+
+def _body(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    from pathlib import Path
+
+    from medgan.errors import OutputExistsError
+
+    runtime = {"device": args.device, "batch_size": args.batch_size, "progress": not args.no_progress}
+    if args.command == "calibrate":
+        output = Path(args.output)
+        if output.exists() and not args.overwrite:  # answer before minutes of mapping
+            raise OutputExistsError(f"--output {output} exists; pass --overwrite to replace it")
+        from medgan.anomaly import ScoreConfig, calibrate
+
+        score = ScoreConfig(method=args.score, topk_mm3=args.topk_mm3, quantile=args.quantile)
+        thresholds = calibrate(args.model, args.normal, fpr=args.fpr, scan_fpr=args.scan_fpr, sigma_mm=args.sigma_mm,
+                               body_hu=None if args.no_body else args.body_hu, score=score, **runtime)
+        thresholds.save(output, overwrite=args.overwrite)
+        print(f"voxel threshold {thresholds.voxel_hu:.3f} HU (fpr {thresholds.achieved_fpr:.4f} on "
+              f"{thresholds.voxels} voxels), scan threshold {thresholds.scan:.3f} HU over {len(thresholds.scans)} "
+              f"scan(s); wrote {output}")
+        return 0
+    from medgan.anomaly import detect
+
+    results = detect(args.model, args.input, args.output, args.thresholds, format=args.format, window=args.window,
+                     overwrite=args.overwrite, **runtime)
+    for r in results:
+        print(f"{r.case}: score {r.score:.2f} HU (threshold {r.threshold:.2f}) -> "
+              f"{'ANOMALOUS' if r.anomalous else 'normal'}; {r.anomalous_voxels} voxels flagged")
+    print(f"wrote {Path(args.output) / 'scores.csv'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(PROG, _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
