@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slab-slices", type=int, default=32,
                    help="slices held in the network at once; bounds memory on long scans (default: 32)")
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="runtime (default: torch)")
+    p.add_argument("--series-uid", default=None,
+                   help="SeriesInstanceUID to use when a DICOM folder holds several series")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -66,7 +68,7 @@ def _body(argv: Sequence[str] | None) -> int:
 
     # this rank's cases (RANK/WORLD_SIZE under torchrun); every output is checked before the model loads
     written = run_inference(args.model, args.input, args.output, args.format, overwrite=args.overwrite,
-                            progress=not args.no_progress, device=args.device, batch_size=args.batch_size,
+                            progress=not args.no_progress, series_uid=args.series_uid, device=args.device, batch_size=args.batch_size,
                             overlap=args.overlap, blend=args.blend, roi_size=args.roi_size,
                             backend=args.backend, slab_slices=args.slab_slices)
     for path in written:

@@ -122,7 +122,8 @@ def shard(jobs: Sequence[Job], rank: int | None = None, world_size: int | None =
     return list(jobs[rank::world_size])
 
 
-def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: bool = True) -> list[Path]:
+def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: bool = True,
+             series_uid: str | None = None) -> list[Path]:
     """Read, predict and write every job; returns the written paths (in job order).
 
     Args:
@@ -130,6 +131,7 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
         jobs: from :func:`plan_jobs` (and :func:`shard`).
         overwrite: passed to :func:`medgan.io.write_volume`.
         progress: tqdm bar over cases (when more than one) and the predictor's bar over slices.
+        series_uid: the SeriesInstanceUID to read when a DICOM folder holds several series.
     """
     import torch
     from monai.data import MetaTensor
@@ -138,7 +140,7 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
 
     written = []
     for job in tqdm(jobs, unit="case", desc="cases", disable=not progress or len(jobs) < 2):
-        volume = read_volume(job.input)
+        volume = read_volume(job.input, series_uid=series_uid)
         result = predictor.predict(volume)
         # The result carries the input's meta (DICOM headers, source path), which is all the writer needs
         # from the reference; dropping the input's voxels first lowers peak memory by one volume.
@@ -154,13 +156,15 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
 
 
 def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, format: str = "same",
-                  overwrite: bool = False, progress: bool = True, **predictor_kw) -> list[Path]:
+                  overwrite: bool = False, progress: bool = True, series_uid: str | None = None,
+                  **predictor_kw) -> list[Path]:
     """What ``medgan-infer`` does, from Python: plan and check every output, then predict and write.
 
     Args:
         model: anything :class:`medgan.inference.Predictor` takes.
         input, output, format, overwrite: as in :func:`plan_jobs` (this rank's share under ``torchrun``).
         progress: tqdm bars over cases and slices.
+        series_uid: the SeriesInstanceUID to read from DICOM folders that hold several series.
         **predictor_kw: ``device``, ``batch_size``, ``overlap``, ``blend``, ``roi_size``, ``backend``,
             ``slab_slices`` of :class:`~medgan.inference.Predictor`.
 
@@ -171,4 +175,4 @@ def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, fo
 
     jobs = plan_jobs(input, output, format, overwrite)
     predictor = Predictor(model, progress=progress, **predictor_kw)
-    return run_jobs(predictor, jobs, overwrite=overwrite, progress=progress)
+    return run_jobs(predictor, jobs, overwrite=overwrite, progress=progress, series_uid=series_uid)

@@ -235,3 +235,17 @@ def test_lightning_ckpt_and_3d_model_run_through_the_cli(scans, tmp_path):
                  "--no-progress"]) == 0
     a, b = sitk.ReadImage(str(scans["nrrd"])), sitk.ReadImage(str(out))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(b), np.clip(sitk.GetArrayFromImage(a), -1024, 3071))
+
+
+def test_series_uid_picks_one_series_of_a_mixed_folder(identity_model, scans, ct_small_path, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(scans["dicom"], mixed)
+    shutil.copy(ct_small_path, mixed / "other.dcm")
+    uid = _dicoms(scans["dicom"])[0].SeriesInstanceUID
+    assert main(["--model", str(identity_model), "--input", str(mixed), "--output", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    assert "--series-uid" in capsys.readouterr().err  # the reader lists the series to choose from
+    assert not (tmp_path / "o").exists()
+    assert main(["--model", str(identity_model), "--input", str(mixed), "--output", str(tmp_path / "o"),
+                 "--series-uid", uid, "--no-progress"]) == 0
+    assert len(list((tmp_path / "o").iterdir())) == 6
