@@ -43,6 +43,9 @@ _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 #: Relative tolerance for "same orientation" and "same pixel spacing" between slices.
 _ORIENTATION_TOL = 1e-4
 _SPACING_TOL = 1e-3
+#: Values larger than this (pixel data) are read from disk only when used: in a folder of several series
+#: only the chosen one's pixels are loaded.
+_DEFER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -148,7 +151,7 @@ def _read_file(file: Path, required: bool) -> Dataset | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns on odd-but-readable values; geometry checks follow
         try:
-            return pydicom.dcmread(file)
+            return pydicom.dcmread(file, defer_size=_DEFER_BYTES)
         except InvalidDicomError:
             pass
         except Exception as err:  # noqa: BLE001 - pydicom raises many types on broken files
