@@ -55,3 +55,21 @@ def test_two_steps_write_a_run_and_round_trip_the_checkpoint(name, tmp_path):
         y = fresh.predict(x)
     assert torch.isfinite(y).all()
     assert y.shape[2:] == torch.Size([s * raw["data"].get("scale", 1) for s in raw["data"]["patch_size"]])
+
+
+def test_gradient_accumulation_steps_once_per_window(tmp_path):
+    raw = tiny_config("redcnn", tmp_path / "run", trainer={"max_steps": 2, "accumulate_grad_batches": 2,
+                                                             "gradient_clip_val": 0.5})
+    result = train(validate_config(raw), datamodule=SyntheticCTDataModule(patch_size=[32, 32], n_train=4))
+    ckpt = torch.load(result.last_ckpt, map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 2  # optimiser steps
+    assert ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 4  # batches
+    assert ckpt["lr_schedulers"][0]["last_epoch"] == 2
+
+
+def test_bf16_autocast_trains_a_gan_on_cpu(tmp_path):
+    raw = tiny_config("pix2pix", tmp_path / "run", trainer={"precision": "bf16-mixed"})
+    result = train(validate_config(raw), datamodule=_dm(raw))
+    state = torch.load(result.last_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert state["generator.model.model.0.weight"].dtype == torch.float32  # master weights stay fp32
