@@ -73,7 +73,8 @@ def save_panel(
             if name not in views:
                 continue
             is_diff = name == "difference"
-            # CT convention: rows top to bottom = anterior to posterior; arrays are (X, Y), so show the transpose
+            # arrays are (X, Y) in the file's index order: the transpose puts Y on rows, which is the radiological
+            # view for DICOM's usual LPS index order (volumes stored RAS-ordered show rotated by 180 degrees)
             im = ax.imshow(views[name].T, cmap="RdBu_r" if is_diff else "gray",
                            vmin=-diff_range if is_diff else window[0], vmax=diff_range if is_diff else window[1])
             if r == 0:
