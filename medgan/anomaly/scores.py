@@ -81,7 +81,8 @@ def score_values(values: np.ndarray, config: ScoreConfig, voxel_mm3: float = 1.0
         return float(values.max())
     if config.method == "quantile":
         return float(np.quantile(values, config.quantile))
-    k = min(values.size, max(1, math.ceil(config.topk_mm3 / voxel_mm3)))
+    # the tolerance keeps float noise of the determinant (8 mm3 as 7.9999999) from adding a voxel
+    k = min(values.size, max(1, math.ceil(config.topk_mm3 / voxel_mm3 - 1e-6)))
     return float(np.partition(values, values.size - k)[values.size - k:].mean(dtype=np.float64))
 
 
