@@ -46,7 +46,6 @@ class RunConfig(_Section):
     """Where a run writes: ``config.yaml``, ``checkpoints/``, ``model/``, ``samples/``, ``tb/``, ``metrics.csv``."""
 
     dir: str = Field("runs/experiment", description="run directory (created)")
-    name: str | None = Field(None, description="display name for loggers (default: the folder name)")
     checkpoint_every: int | None = Field(
         None, ge=1, description="also refresh checkpoints/last.ckpt every N iterations (always at epoch end)"
     )
