@@ -73,3 +73,24 @@ def test_bf16_autocast_trains_a_gan_on_cpu(tmp_path):
     state = torch.load(result.last_ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
     assert state["generator.model.model.0.weight"].dtype == torch.float32  # master weights stay fp32
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "redcnn"])
+def test_25d_slabs_feed_the_generator_and_the_package_records_them(name, tmp_path):
+    raw = tiny_config(name, tmp_path / "run", data={"input_mode": "2.5d", "context_slices": 1})
+    dm = SyntheticCTDataModule(patch_size=raw["data"]["patch_size"], input_mode="2.5d", context_slices=1, n_train=2)
+    train(validate_config(raw), datamodule=dm)
+    manifest, _ = load_model_package(tmp_path / "run" / "model")
+    assert manifest["input_mode"] == "2.5d" and manifest["context_slices"] == 1
+    assert manifest["nets"]["generator"]["in_channels"] == 3
+
+
+def test_cyclegan_refuses_25d_and_a_contradicting_net_argument(tmp_path):
+    from medgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'2d' or '3d', got '2.5d'"):
+        build_recipe(validate_config(tiny_config("cyclegan", tmp_path, data={"input_mode": "2.5d"})))
+    raw = tiny_config("redcnn", tmp_path, data={"input_mode": "2.5d"})
+    raw["nets"]["generator"]["in_channels"] = 1
+    with pytest.raises(ConfigError, match=r"nets.generator.in_channels=1 does not fit the data.*needs 3"):
+        build_recipe(validate_config(raw))
