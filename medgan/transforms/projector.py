@@ -226,12 +226,22 @@ class ParallelBeamProjector:
         return _csr(crow, torch.cat(cols), torch.cat(vals), (nv * nb, width)).to(self.device)
 
     def _build_backward(self) -> torch.Tensor:
-        """Pixel-driven back-projector: rows = pixels, two entries per stored view (linear interpolation)."""
+        """Pixel-driven back-projector: rows = pixels, two entries per stored view (linear interpolation).
+
+        Rows are ordered in 32x32 pixel tiles (``self._bp_unperm`` restores row-major order): a tile reads
+        a few dozen detector bins per view, which then stay in cache for all its pixels; row-major order
+        reads a whole detector row per image row. Measured ~2-3x faster SpMM at 512x512.
+        """
         n, nb, nv = self.size, self.detector_bins, self.stored_views
         c = (n - 1) / 2
-        coords = torch.arange(n, dtype=torch.float64) - c
-        y, x = torch.meshgrid(coords, coords, indexing="ij")
-        x, y = x.reshape(-1, 1), y.reshape(-1, 1)
+        tile = min(32, n)
+        tiles_per_row = -(-n // tile)
+        ii, jj = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        key = ((ii // tile) * tiles_per_row + jj // tile) * (tile * tile) + (ii % tile) * tile + jj % tile
+        perm = torch.argsort(key.reshape(-1))  # row k of the matrix is row-major pixel perm[k]
+        self._bp_unperm = torch.argsort(perm).to(self.device)
+        x = (perm % n).to(torch.float64).reshape(-1, 1) - c
+        y = (perm // n).to(torch.float64).reshape(-1, 1) - c
         col = torch.empty((n * n, nv, 2), dtype=torch.int64 if nv * nb >= 2**31 else torch.int32)
         val = torch.empty((n * n, nv, 2), dtype=torch.float32)
         chunk = max(1, 2**24 // (n * n))
@@ -293,8 +303,8 @@ class ParallelBeamProjector:
         for g, (_, view_of) in enumerate(self._groups):
             used = (view_of >= 0).to(q.device)
             q[g][:, used] = sinograms[:, view_of.to(q.device)[used]]
-        img = (self._bp @ q.reshape(len(self._groups) * b, -1).T.contiguous()).T
-        img = img.reshape(len(self._groups), b, self.size, self.size)
+        img = (self._bp @ q.reshape(len(self._groups) * b, -1).T.contiguous()).index_select(0, self._bp_unperm)
+        img = img.T.reshape(len(self._groups), b, self.size, self.size)
         out = torch.zeros((b, self.size, self.size), dtype=torch.float32, device=img.device)
         for g, (name, _) in enumerate(self._groups):
             out += _SYMMETRIES[name][1](img[g])
