@@ -33,6 +33,7 @@ import torch
 from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.transforms import MapTransform
 
+from medgan.data.orientation import reorient, reoriented_geometry
 from medgan.errors import ConfigError
 
 CACHE_MODES = (False, True, "memory", "disk")
@@ -56,7 +57,8 @@ def compact_hu(hu: torch.Tensor) -> torch.Tensor:
 
 class LoadVolumed(MapTransform):
     """Read ``d["path"]`` into ``d["image"]`` (plain tensor (1, X, Y, Z), HU, int16 or float32) and
-    ``d["affine"]`` (float64 (4, 4), RAS, voxel index -> mm).
+    ``d["affine"]`` (float64 (4, 4), RAS, voxel index -> mm), with the voxel axes reoriented to
+    :data:`medgan.data.orientation.CANONICAL` so every case shows the nets the same anatomy order.
 
     Plain tensors rather than a MetaTensor so that MONAI's ``PersistentDataset`` can reload them with
     ``weights_only=True`` and the cache does not carry DICOM headers.
@@ -70,13 +72,16 @@ class LoadVolumed(MapTransform):
         volume = _read(str(d["path"]))
         affine = getattr(volume, "affine", None)
         image = volume.as_tensor() if hasattr(volume, "as_tensor") else torch.as_tensor(volume)
+        affine = torch.as_tensor(affine if affine is not None else torch.eye(4), dtype=torch.float64)
+        image, affine = reorient(image, affine)
         d["image"] = compact_hu(image)
-        d["affine"] = torch.as_tensor(affine if affine is not None else torch.eye(4), dtype=torch.float64)
+        d["affine"] = affine
         return d
 
 
 def header_geometry(path: str | os.PathLike) -> tuple[tuple[int, int, int], torch.Tensor] | None:
-    """Shape (X, Y, Z) and RAS affine of a NIfTI/NRRD/MHA file from its header alone (no voxels read).
+    """Shape (X, Y, Z) and RAS affine of a NIfTI/NRRD/MHA file from its header alone (no voxels read),
+    after the reorientation :class:`LoadVolumed` applies.
 
     ``None`` for DICOM (slice count and order need every header: the caller reads the series) and for
     files the full reader should judge (not scalar 2D/3D).
@@ -104,7 +109,7 @@ def header_geometry(path: str | os.PathLike) -> tuple[tuple[int, int, int], torc
     grid.SetDirection(reader.GetDirection())
     size = (*reader.GetSize(), 1) if dim == 2 else tuple(reader.GetSize())
     affine = torch.as_tensor(lps_to_ras(sitk_lps_affine(grid)), dtype=torch.float64)
-    return tuple(int(n) for n in size), affine  # type: ignore[return-value]
+    return reoriented_geometry(tuple(int(n) for n in size), affine)
 
 
 def _records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
@@ -83,7 +84,10 @@ def test_val_iterates_whole_paired_slices(make_dataset, chest_crop):
     # the target of a val slice is the written full-dose slice, exactly (z order, x/y layout)
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "val" / "target" / "P3_a.nrrd")))  # (z, y, x)
     hu = dm.normalizer.inverse(batches[3]["target"][0, 0])
-    assert torch.allclose(hu, torch.from_numpy(arr[3].T).float(), atol=1e-3)
+    # the chest CT is stored right-to-left and anterior-to-posterior; the datasets hand the nets the
+    # canonical L-P-S voxel order (medgan.data.orientation), i.e. both in-plane axes flipped
+    expected = np.flip(arr[3].T, (0, 1)).copy()
+    assert torch.allclose(hu, torch.from_numpy(expected).float(), atol=1e-3)
     capped = CTDataModule(root, patch_size=[16, 16], val_max_slices=3)
     capped.setup("validate")
     assert len(capped.val_dataloader()) == 2 * 3

@@ -20,27 +20,40 @@ def _pile(paths, names=None):
 
 
 def _low_res(image: sitk.Image, k: int, kz: int = 1) -> sitk.Image:
-    """Every k-th voxel in-plane (and kz-th slice): exact sub-sampling with the matching geometry."""
-    return image[::k, ::k, ::kz]
+    """Mean of k x k (x kz) blocks, on the grid whose voxels are those blocks (centre of the first block
+    as origin): the area-averaging model of ``medgan.transforms.degrade``. Unlike picking every k-th voxel,
+    this alignment survives the flips of the canonical reorientation."""
+    arr = sitk.GetArrayFromImage(image).astype(np.float32)  # (z, y, x)
+    z, y, x = (n // f for n, f in zip(arr.shape, (kz, k, k)))
+    low = arr[: z * kz, : y * k, : x * k].reshape(z, kz, y, k, x, k).mean(axis=(1, 3, 5))
+    out = sitk.GetImageFromArray(low)
+    sx, sy, sz = image.GetSpacing()
+    out.SetSpacing((sx * k, sy * k, sz * kz))
+    out.SetDirection(image.GetDirection())
+    out.SetOrigin(image.TransformContinuousIndexToPhysicalPoint(((k - 1) / 2, (k - 1) / 2, (kz - 1) / 2)))
+    return out
 
 
 def test_sr_pairs_are_aligned_in_plane_and_along_z(tmp_path, chest_crop):
     high = write_case(chest_crop, tmp_path / "hr.nrrd")
-    low = write_case(_low_res(chest_crop, 2, 2), tmp_path / "lr.nrrd")
+    low = write_case(_low_res(chest_crop, 2), tmp_path / "lr.nrrd")
     ds = CTSampleDataset(_pile([low]), _pile([high]), paired=True, patch_size=(8, 8), scale=2)
-    assert len(ds) == 4  # four low-res slices
+    assert len(ds) == 8  # in-plane SR: one low-res slice per high-res slice
     for seed in range(5):
-        item = ds[(seed % 4, seed % 4, seed)]
+        item = ds[(seed % 8, seed % 8, seed)]
         assert item["source"].shape == (1, 8, 8) and item["target"].shape == (1, 16, 16)
-        # sub-sampling the target patch gives the source patch exactly: same place, same slice
-        assert torch.equal(item["target"][:, ::2, ::2], item["source"])
+        # averaging the target patch in 2x2 blocks gives the source patch: same place, same slice
+        pooled = torch.nn.functional.avg_pool2d(item["target"], 2)
+        assert torch.allclose(pooled, item["source"], atol=1e-5)
     # 3D: z ratio from the shapes (8 slices vs 4)
+    low = write_case(_low_res(chest_crop, 2, 2), tmp_path / "lr3.nrrd")
     ds3 = CTSampleDataset(
         _pile([low]), _pile([high]), paired=True, input_mode="3d", patch_size=(8, 8, 2), scale=2
     )
     item = ds3[(0, 0, 7)]
     assert item["target"].shape == (1, 16, 16, 4)
-    assert torch.equal(item["target"][:, ::2, ::2, ::2], item["source"])
+    pooled = torch.nn.functional.avg_pool3d(item["target"][None], 2)[0]
+    assert torch.allclose(pooled, item["source"], atol=1e-5)
 
 
 def test_wrong_scale_is_reported_with_the_case(tmp_path, chest_crop):

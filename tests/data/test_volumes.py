@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pickle
 
+import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
 
 import medgan.data.volumes as volumes
+from medgan.data.orientation import reorient
 from medgan.data.volumes import VolumeStore, compact_hu, header_geometry
 from medgan.errors import ConfigError
 from tests.data.builders import noisy, shifted, write_case
@@ -31,12 +33,15 @@ def test_modes_agree_and_match_the_file(three_files, tmp_path):
     memory = VolumeStore(three_files, cache=True)
     disk = VolumeStore(three_files, cache="disk", cache_dir=tmp_path / "cache")
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(three_files[1])))  # (z, y, x)
+    # the file is stored right-to-left, anterior-to-posterior: canonical L-P-S order flips x and y
+    expected = torch.from_numpy(np.flip(arr.transpose(2, 1, 0), (0, 1)).copy())
     for store in (lazy, memory, disk):
         assert store.shapes == [(40, 32, 8)] * 3
         item = store[1]
         assert item["image"].dtype == torch.int16 and item["image"].shape == (1, 40, 32, 8)
-        assert torch.equal(item["image"][0].permute(2, 1, 0), torch.from_numpy(arr))
+        assert torch.equal(item["image"][0], expected)
         assert item["affine"].dtype == torch.float64
+        assert nib.aff2axcodes(item["affine"].numpy()) == ("L", "P", "S")
     assert any((tmp_path / "cache").iterdir())  # PersistentDataset wrote its tensors on first use
     # RAS affine: LPS x/y axes flipped
     assert torch.allclose(
@@ -73,9 +78,9 @@ def test_header_geometry_matches_read_volume_for_2d_and_oblique(tmp_path, chest_
     for image, name in ((oblique, "o.mha"), (flat, "flat.nrrd")):
         path = write_case(image, tmp_path / name)
         shape, affine = header_geometry(path)
-        volume = read_volume(path)
+        volume, volume_affine = reorient(read_volume(path).as_tensor(), read_volume(path).affine)
         assert shape == tuple(volume.shape[1:])
-        assert torch.allclose(affine, volume.affine.to(torch.float64))
+        assert torch.allclose(affine, volume_affine)
     folder = tmp_path / "series"
     folder.mkdir()
     assert header_geometry(folder) is None  # DICOM folders need the full reader
