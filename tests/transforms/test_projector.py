@@ -6,7 +6,7 @@ import torch
 from skimage.transform import iradon, radon
 
 from medgan.errors import ConfigError
-from medgan.transforms.projector import ParallelBeamProjector, get_projector, min_detector_bins, ramp_filter
+from medgan.transforms.projector import ParallelBeamProjector, get_projector, min_detector_bins
 
 from .conftest import water_cylinder
 
@@ -66,17 +66,6 @@ def test_noise_free_reconstruction_is_no_worse_than_scikit_image():
     assert rmse_ours <= rmse_ref * 1.02, (rmse_ours, rmse_ref)
     # and the reconstruction is right in absolute terms: water within 1% of mu_water in the centre
     assert abs(ours[54:74, 54:74].mean() - 0.0192) < 0.0192 * 0.01
-
-
-def test_ramp_filter_is_the_discrete_ram_lak_response():
-    h = ramp_filter(256)
-    # the spatial kernel's DC is small but positive (a sampled |f| would set it to 0 and bias the mean)
-    assert 0 < h[0].item() < 0.5 * h[1].item()
-    assert abs(h[-1].item() - 0.5) < 0.01  # |f| = 0.5 cycles/bin at Nyquist
-    assert torch.all(h[1:] > h[:-1])
-    assert torch.all(ramp_filter(256, "hann")[1:] <= h[1:] + 1e-7)  # windows only attenuate
-    with pytest.raises(ConfigError, match="filter: got 'bogus'"):
-        ramp_filter(64, "bogus")
 
 
 def test_bad_geometry_is_a_config_error_naming_the_parameter():
