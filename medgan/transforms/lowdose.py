@@ -36,6 +36,7 @@ from medgan.transforms.projector import FILTERS, get_projector
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy (ANCHORS.md)
 MIN_COUNTS = 1.0  # counts floor before the log: photon starvation gives streaks, never inf
 MODES = ("relative", "absolute")
+PADDING_HU = -1500.0  # below this a value is scanner padding (outside the field of view), not tissue or air
 
 
 def _parse_dose(dose: float, name: str = "dose") -> float:
@@ -135,7 +136,8 @@ def simulate_low_dose(
         progress: show a tqdm bar over slice batches.
 
     Returns:
-        Low-dose slices in HU, same shape, device and (float) dtype as ``hu``.
+        Low-dose slices in HU, same shape, device and (float) dtype as ``hu``. Values below -1500 HU
+        (scanner padding outside the field of view) are returned unchanged.
     """
     dose = _parse_dose(dose)
     mode = _parse_mode(mode)
@@ -174,7 +176,10 @@ def simulate_low_dose(
             p, dose, photons=photons, electronic_noise=electronic_noise, mode=mode, generator=generator
         )
         noise_hu = projector.fbp(delta, filter_name)[:, :h, :w] * to_hu
-        out[s0 : s0 + batch_size] = chunk + noise_hu.to(out.device)
+        # scanner padding outside the reconstruction circle (-2048, -3024 HU ...) is a constant, not a
+        # measurement: a real low-dose scan has the same padding, so it stays
+        noisy = chunk + noise_hu.to(out.device)
+        out[s0 : s0 + batch_size] = torch.where(chunk < PADDING_HU, chunk, noisy)
     out = out.to(hu.dtype) if hu.is_floating_point() else out
     return out[0] if hu.ndim == 2 else out
 

@@ -85,6 +85,14 @@ def test_same_seed_same_result_other_seed_other_noise():
     assert torch.equal(simulate_low_dose(hu, 1.0, views=60, seed=3), hu)  # relative at dose 1 adds nothing
 
 
+def test_scanner_padding_outside_the_field_of_view_is_kept():
+    hu = torch.zeros(1, 32, 32)
+    hu[:, :4] = -3024.0  # vendor padding rows
+    out = simulate_low_dose(hu, 0.1, views=40, seed=0)
+    assert torch.equal(out[:, :4], hu[:, :4])
+    assert out[:, 8:].std() > 0
+
+
 def test_shapes_2d_and_non_square_are_kept():
     assert simulate_low_dose(torch.zeros(20, 30), 0.5, views=40, seed=0).shape == (20, 30)
     out = simulate_low_dose(torch.zeros(3, 24, 16, dtype=torch.float64), 0.5, views=40, seed=0)
