@@ -47,7 +47,13 @@ def find_scans(path: str | os.PathLike, flag: str = "--input") -> dict[str, Path
         raise MissingFileError(f"{flag} {path} does not exist")
     if path.is_file() or is_dicom_folder(path):
         return {safe_name(case_name(path)): path}
-    cases = {safe_name(name): p for name, p in discover_cases(path).items()}
+    cases: dict[str, Path] = {}
+    for name, scan in discover_cases(path).items():
+        safe = safe_name(name)
+        if safe in cases:
+            raise InputError(f"{flag}: '{cases[safe].name}' and '{scan.name}' both give the output name '{safe}'; "
+                             "rename one")
+        cases[safe] = scan
     if not cases:
         raise InputError(f"{flag} {path} holds no scan (volume files or DICOM series folders)")
     return cases
@@ -130,6 +136,8 @@ def plan_detect(input: str | os.PathLike, output: str | os.PathLike, format: str
     src, out = Path(input).resolve(), Path(output).resolve()
     if src.is_dir() and (out == src or src in out.parents):
         raise InputError(f"--output {output} is inside the input folder {input}; choose a path outside it")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--output {output} is a file; detect writes into a folder")
     from medgan.io import detect_format
 
     plans = []

@@ -17,6 +17,13 @@ PROG = "medgan-anomaly"
 WINDOWS = {"chest": (-600.0, 1500.0), "abdomen": (50.0, 400.0), "head": (40.0, 80.0)}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _window(text: str) -> tuple[float, float]:
     """``chest`` / ``abdomen`` / ``head`` or ``CENTER,WIDTH`` -> ``(low, high)`` HU."""
     if text in WINDOWS:
@@ -41,7 +48,7 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1]
         + "\nExit codes: 0 ok, 2 bad input/model/arguments (one line on stderr), 1 unexpected failure.",
@@ -76,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="thresholds JSON from 'calibrate' (default: <model>/anomaly_thresholds.json)")
     det.add_argument("--format", default="same", choices=["same", "nifti", "nrrd"],
                      help="heat-map format; 'same' = NRRD for NRRD input, NIfTI otherwise (default: same)")
-    det.add_argument("--window", type=_window, default=WINDOWS["chest"],
+    det.add_argument("--window", type=_window, default="chest",
                      help="figure window: chest (C-600/W1500), abdomen, head or CENTER,WIDTH (default: chest)")
     return p
 

@@ -103,7 +103,7 @@ def test_detect_on_dicom_writes_a_dicom_seg_of_the_study(tmp_path, ae_package, c
 def _bad(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("medgan-anomaly: error: "), err
+    assert len(err.splitlines()) == 1 and err.startswith("medgan-anomaly") and " error: " in err, err
     return err
 
 
@@ -155,3 +155,27 @@ def test_help_is_instant_and_does_not_import_torch():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "--thresholds" in run.stdout and "scores.csv" in run.stdout
+
+
+def test_window_names_and_values():
+    from medgan.cli.anomaly import _window
+
+    assert _window("chest") == (-1350.0, 150.0)
+    assert _window("40,400") == (-160.0, 240.0)
+
+
+def test_bad_flags_are_one_line_too(tmp_path, capsys, ae_package, ct_chest_path, thresholds_json):
+    argv = ["detect", "--model", str(ae_package), "--input", str(ct_chest_path), "--output", str(tmp_path / "o"),
+            "--thresholds", str(thresholds_json)]
+    assert "--window" in _bad(capsys, argv + ["--window", "lungish"])
+    assert "--format" in _bad(capsys, argv + ["--format", "dicom"])
+    (tmp_path / "file").write_text("x")
+    assert "is a file" in _bad(capsys, argv[:-4] + ["--output", str(tmp_path / "file"), "--thresholds",
+                                                   str(thresholds_json)])
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "case one.nrrd").write_bytes(ct_chest_path.read_bytes())
+    (scans / "case_one.nii.gz").write_bytes(b"")
+    assert "both give the output name 'case_one'" in _bad(
+        capsys, ["detect", "--model", str(ae_package), "--input", str(scans), "--output", str(tmp_path / "p"),
+                 "--thresholds", str(thresholds_json)])
