@@ -1,40 +1,34 @@
 """Training recipes by name: ``build_recipe(config)`` gives the recipe's ``LightningModule``.
 
 Names: ``dae``, ``vae``, ``redcnn``, ``pix2pix``, ``cyclegan``, ``srgan``, ``dcgan``, ``cgan``.
+
+The exports are resolved on first use (PEP 562), so that :mod:`medgan.recipes.params` - part of the config
+schema - can be imported without torch and Lightning.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from medgan.config import ExperimentConfig, validate_config
-from medgan.recipes.base import Recipe, set_requires_grad
-from medgan.recipes.cyclegan import CycleGANRecipe
-from medgan.recipes.dcgan import DCGANRecipe
-from medgan.recipes.pix2pix import Pix2PixRecipe
-from medgan.recipes.srgan import SRGANRecipe
-from medgan.recipes.supervised import DAERecipe, RedCNNRecipe, VAERecipe
-from medgan.registry import Registry
+_EXPORTS = {
+    "RECIPES": "medgan.recipes.registry",
+    "build_recipe": "medgan.recipes.registry",
+    "Recipe": "medgan.recipes.base",
+    "set_requires_grad": "medgan.recipes.base",
+    "CycleGANRecipe": "medgan.recipes.cyclegan",
+    "DCGANRecipe": "medgan.recipes.dcgan",
+    "Pix2PixRecipe": "medgan.recipes.pix2pix",
+    "SRGANRecipe": "medgan.recipes.srgan",
+    "DAERecipe": "medgan.recipes.supervised",
+    "RedCNNRecipe": "medgan.recipes.supervised",
+    "VAERecipe": "medgan.recipes.supervised",
+}
 
-RECIPES = Registry("recipes")
-for _name, _cls in {
-    "dae": DAERecipe,
-    "vae": VAERecipe,
-    "redcnn": RedCNNRecipe,
-    "pix2pix": Pix2PixRecipe,
-    "cyclegan": CycleGANRecipe,
-    "srgan": SRGANRecipe,
-    "dcgan": DCGANRecipe,
-    "cgan": DCGANRecipe,
-}.items():
-    RECIPES.register(_name)(_cls)
+__all__ = sorted(_EXPORTS)
 
 
-def build_recipe(config: ExperimentConfig | dict[str, Any]) -> Recipe:
-    """The recipe named by ``config.recipe.name``, with its nets built from ``config.nets``."""
-    cfg = config if isinstance(config, ExperimentConfig) else validate_config(config)
-    return RECIPES.get(cfg.recipe.name)(cfg)
-
-
-__all__ = ["RECIPES", "Recipe", "build_recipe", "set_requires_grad", "CycleGANRecipe", "DAERecipe",
-           "DCGANRecipe", "Pix2PixRecipe", "RedCNNRecipe", "SRGANRecipe", "VAERecipe"]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'medgan.recipes' has no attribute '{name}'")
