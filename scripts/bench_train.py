@@ -38,7 +38,7 @@ REFERENCE = {
     "pix2pix": dict(recipe={"name": "pix2pix"}, patch=[256, 256], batch=1,
                     nets={"generator": {"type": "unet_generator", "channels": 64, "num_downs": 8},
                           "discriminator": {**D64, "norm": "batch"}}),
-    "redcnn": dict(recipe={"name": "redcnn"}, patch=[64, 64], batch=16,
+    "redcnn": dict(recipe={"name": "redcnn"}, patch=[64, 64], batch=4,
                    nets={"generator": {"type": "redcnn", "channels": 96}}),
     "dae": dict(recipe={"name": "dae", "noise_std": 0.01}, patch=[128, 128], batch=8,
                 nets={"generator": {"type": "dae", "channels": [32, 64, 128], "strides": [2, 2, 2]}}),
@@ -193,7 +193,9 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", name, mode, "--iters", str(args.iters), "--warmup", str(args.warmup),
                    "--threads", str(args.threads)]
             cmd += ["--quick"] if args.quick else []
-            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore",
+                                                                             # Lightning sets torch's threads from it
+                                                                             "OMP_NUM_THREADS": str(args.threads)})
             if proc.returncode != 0:
                 print(f"{name} {mode} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
                 break
