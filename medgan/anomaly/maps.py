@@ -145,15 +145,16 @@ class AnomalyMapper:
             volume: ``(1, X, Y, Z)`` HU as :func:`medgan.io.read_volume` returns; not modified.
 
         Returns:
-            :class:`AnomalyResult`; the map is ``|clip(scan) - reconstruction|`` in HU, where the scan is
-            clipped to the normalisation window (the net cannot represent HU outside it, which is no anomaly).
+            :class:`AnomalyResult`; the map is ``|clip(scan) - clip(reconstruction)|`` in HU, both clipped to
+            the normalisation window (the net cannot represent HU outside it, which is no anomaly).
         """
         from monai.transforms import GaussianSmooth
 
         recon = self.predictor.predict(volume)
         low, high = self._hu_range()
         scan = volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
-        error = (scan.float().clamp(low, high) - recon.as_tensor().float()).abs()
+        # both clipped to the window: an untrained or diverging net can output far beyond it
+        error = (scan.float().clamp(low, high) - recon.as_tensor().float().clamp(low, high)).abs()
         affine = volume.affine if isinstance(volume, MetaTensor) else torch.eye(4, dtype=torch.float64)
         if self.sigma_mm > 0:
             spacing = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)

@@ -1,7 +1,8 @@
 """Thresholds calibrated on normal scans: a voxel threshold at a chosen false-positive rate and a scan threshold.
 
 Calibration streams maps into a fixed histogram (65 536 bins over 0–4096 HU, i.e. 1/16 HU per bin), so any
-number of full-size scans fits in constant memory; the voxel threshold is the upper edge of the bin in which
+number of full-size scans fits in constant memory (values beyond 4096 HU, possible only without a HU window,
+are kept as they are and ranked exactly); the voxel threshold is the upper edge of the bin in which
 the fraction of normal body voxels above it drops to the requested rate, so the realised rate on the
 calibration scans is at most ``fpr`` and differs from it by at most one bin's share of voxels.
 
@@ -125,6 +126,7 @@ class ThresholdCalibrator:
         self.fpr = _parse_rate(fpr, "--fpr")
         self.scan_fpr = _parse_rate(self.fpr if scan_fpr is None else scan_fpr, "--scan-fpr")
         self.counts = np.zeros(HIST_BINS + 1, dtype=np.int64)  # last bin: values >= HIST_MAX_HU
+        self.overflow: list[np.ndarray] = []  # those values themselves (rare: errors beyond the HU window)
         self.scan_names: list[str] = []
         self.scan_scores: list[float] = []
 
@@ -135,8 +137,10 @@ class ThresholdCalibrator:
         if region is not None:
             mask = region.detach().cpu().numpy() if isinstance(region, torch.Tensor) else np.asarray(region)
             data = data[mask.reshape(data.shape).astype(bool)]
-        bins = np.clip((data.ravel() * (HIST_BINS / HIST_MAX_HU)).astype(np.int64), 0, HIST_BINS)
+        values = data.ravel()
+        bins = np.clip((values * (HIST_BINS / HIST_MAX_HU)).astype(np.int64), 0, HIST_BINS)
         self.counts += np.bincount(bins, minlength=HIST_BINS + 1)
+        self.overflow.append(values[bins == HIST_BINS].astype(np.float64))
         self.scan_names.append(name)
         self.scan_scores.append(float(score))
 
@@ -145,8 +149,13 @@ class ThresholdCalibrator:
         total = int(self.counts.sum())
         if total == 0:
             raise InputError("calibration saw no voxel (empty body region in every normal scan)")
+        allowed = int(np.floor(self.fpr * total))
+        if self.counts[-1] > allowed:  # the threshold lies among the kept overflow values: exact order statistic
+            values = np.sort(np.concatenate(self.overflow))[::-1]
+            threshold = float(values[allowed])
+            return threshold, float((values > threshold).sum() / total)
         above = total - np.cumsum(self.counts)  # voxels in bins after bin i = values >= edge i+1
-        index = int(np.argmax(above <= self.fpr * total))
+        index = int(np.argmax(above <= allowed))
         edge = (index + 1) * HIST_MAX_HU / HIST_BINS
         return float(edge), float(above[index] / total)
 

@@ -85,3 +85,13 @@ def test_vae_maps_decode_the_mean_and_are_deterministic(chest):
     first, second = mapper(small).map, mapper(small).map
     assert torch.equal(first, second)
     assert float(first.max()) > 0
+
+
+def test_errors_are_bounded_by_the_hu_window_even_for_a_diverging_net(ae_package, chest):
+    from medgan.package import load_model_package
+
+    manifest, state = load_model_package(ae_package)
+    wild = {k: v * 20.0 if v.is_floating_point() else v for k, v in state.items()}  # outputs far beyond [-1, 1]
+    result = AnomalyMapper((manifest, wild), sigma_mm=0.0)(chest[:, :, :, 10:12])
+    assert float(result.reconstruction.abs().max()) > 5000.0  # the net really diverges
+    assert float(result.map.max()) <= 3071.0 + 1024.0

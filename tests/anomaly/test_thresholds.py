@@ -83,3 +83,14 @@ def test_calibrate_from_a_package_records_the_model_and_settings(ae_package, ct_
     assert (thresholds.sigma_mm, thresholds.body_hu) == (1.0, -500.0)
     values = chest_result.map[chest_result.body].numpy()  # same model and settings -> same map
     assert float((values > thresholds.voxel_hu).mean()) == pytest.approx(0.01, abs=0.001)
+
+
+def test_values_beyond_the_histogram_are_ranked_exactly():
+    rng = np.random.default_rng(1)
+    values = rng.uniform(0, 20000, size=(1, 50, 50, 4)).astype(np.float32)  # ~80% above 4096 HU
+    calibrator = ThresholdCalibrator(0.05)
+    calibrator.add("wild", torch.from_numpy(values), None, 0.0)
+    voxel_hu, achieved = calibrator.voxel_threshold()
+    assert voxel_hu > 4096
+    assert float((values > voxel_hu).mean()) == pytest.approx(0.05, abs=1 / values.size)
+    assert achieved == pytest.approx(float((values > voxel_hu).mean()))
