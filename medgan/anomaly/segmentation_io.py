@@ -32,6 +32,11 @@ def safe_name(text: str, fallback: str = "case") -> str:
     return cleaned[:120] or fallback
 
 
+def _lo(text: str) -> str:
+    """A DICOM LO value: at most 64 characters, no backslash (the value separator)."""
+    return str(text).replace("\\", "/")[:64]
+
+
 def _mask_array(mask: torch.Tensor | np.ndarray) -> np.ndarray:
     data = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
     if data.ndim == 4 and data.shape[0] == 1:
@@ -121,7 +126,7 @@ def write_dicom_seg(
         mask: ``(X, Y, Z)`` or ``(1, X, Y, Z)`` on the grid of the series (slice ``k`` ↔ ``headers[k]``).
         headers: ``volume.meta["dicom_headers"]`` of the source scan (pixel data not needed).
         path: output ``.dcm`` file.
-        algorithm, algorithm_version: AlgorithmName / AlgorithmVersion.
+        algorithm, algorithm_version: AlgorithmName / AlgorithmVersion (cut to the 64 characters of VR LO).
         label: SegmentLabel.
         series_description, series_number: of the new SEG series.
         color: RGB in [0, 1], stored as the segment's RecommendedDisplayCIELabValue.
@@ -160,7 +165,7 @@ def write_dicom_seg(
         segmented_property_type=codes.SCT.Lesion,
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=algorithm, family=codes.cid7162.ArtificialIntelligence, version=algorithm_version),
+            name=_lo(algorithm), family=codes.cid7162.ArtificialIntelligence, version=_lo(algorithm_version)),
         display_color=hd.color.CIELabColor.from_rgb(*(255.0 * float(c) for c in color)),
     )
     seg = hd.seg.Segmentation(
@@ -176,7 +181,7 @@ def write_dicom_seg(
         manufacturer_model_name="medgan-anomaly",
         software_versions=str(__version__),
         device_serial_number="0",
-        series_description=series_description,
+        series_description=_lo(series_description),
         content_creator_name="medgan^",  # a single-component PN needs the caret
         # every slice gets a frame: readers (dcmqi, Slicer) then rebuild the full grid of the source series,
         # not just the extent of the marked slices, and an all-empty mask still has frames

@@ -132,3 +132,12 @@ def test_dicom_seg_needs_one_header_per_slice(dicom_seg, tmp_path):
                                             ("", "case"), ("a" * 300, "a" * 120)])
 def test_file_names_from_tags_are_sanitised(text, expected):
     assert safe_name(text) == expected
+
+
+def test_long_algorithm_names_are_cut_to_the_lo_limit(dicom_seg, tmp_path):
+    import pydicom
+
+    volume, mask, _ = dicom_seg
+    path = write_dicom_seg(mask, volume.meta["dicom_headers"], tmp_path / "long.dcm", algorithm="x\\" * 50)
+    name = pydicom.dcmread(path).SegmentSequence[0].SegmentAlgorithmName
+    assert len(name) == 64 and "\\" not in name
