@@ -84,11 +84,10 @@ def projection_noise(
     p = p.float().clamp(0.0, 50.0)  # negative line integrals are interpolation ripple around air
     full = photons * torch.exp(-p)  # expected full-dose counts I0 exp(-p)
     expected = dose * full
-    sigma_e = math.sqrt(electronic_noise)
     if mode == "absolute":
         counts = torch.poisson(expected, generator=generator)
-        if sigma_e > 0:
-            counts = counts + sigma_e * torch.randn(p.shape, generator=generator, device=p.device)
+        if electronic_noise > 0:
+            counts = counts + math.sqrt(electronic_noise) * torch.randn(p.shape, generator=generator, device=p.device)
     else:
         if dose == 1.0:
             return torch.zeros_like(p)
@@ -171,11 +170,11 @@ def simulate_low_dose(
         mu_px = mu_px.clamp_min(0.0)  # HU < -1000 (padding, -1024 air) is no negative attenuation
         if (h, w) != (size, size):  # pad with air so any slice shape fits the square geometry
             mu_px = torch.nn.functional.pad(mu_px, (0, size - w, 0, size - h))
-        p = projector.forward(mu_px)
+        p = projector.forward_stored(mu_px)  # noise and filtering act per ray: no need for angle order
         delta = projection_noise(
             p, dose, photons=photons, electronic_noise=electronic_noise, mode=mode, generator=generator
         )
-        noise_hu = projector.fbp(delta, filter_name)[:, :h, :w] * to_hu
+        noise_hu = projector.fbp_stored(delta, filter_name)[:, :h, :w] * to_hu
         # scanner padding outside the reconstruction circle (-2048, -3024 HU ...) is a constant, not a
         # measurement: a real low-dose scan has the same padding, so it stays
         noisy = chunk + noise_hu.to(out.device)

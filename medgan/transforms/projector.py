@@ -254,6 +254,72 @@ class ParallelBeamProjector:
         return _csr(crow, col.reshape(-1), val.reshape(-1), (n * n, nv * nb)).to(self.device)
 
     # ------------------------------------------------------------------ application
+    # The "stored layout" (groups, B, stored_views, D) is what the matrices produce and consume; the
+    # simulator stays in it end to end (noise and filtering act per ray), which saves re-ordering views.
+    def forward_stored(self, images: torch.Tensor) -> torch.Tensor:
+        """Line integrals in the stored layout ``(groups, B, stored_views, detector_bins)`` float32.
+
+        Args:
+            images: ``(B, N, N)`` attenuation per pixel (``mu * pixel_size``), any float dtype.
+        """
+        b = self._check_images(images)
+        images = images.to(self._fp.device, torch.float32)
+        blocks = []
+        for name, _ in self._groups:
+            img = _SYMMETRIES[name][0](images)
+            # the matrix numbers pixels column-major: the transposed image's row-major layout
+            blocks += [img.transpose(-2, -1)] + ([img] if self._transposed_block else [])
+        per_group = 2 if self._transposed_block else 1
+        x = torch.stack(blocks, 1).reshape(b, len(self._groups), per_group * self.size * self.size)
+        x = x.permute(2, 1, 0).reshape(-1, len(self._groups) * b)  # (pixels, groups * B), one copy
+        out = (self._fp @ x).T
+        return out.reshape(len(self._groups), b, self.stored_views, self.detector_bins)
+
+    def backproject_stored(self, stored: torch.Tensor) -> torch.Tensor:
+        """Unfiltered back-projection of the stored layout ``(groups, B, stored_views, D)`` -> ``(B, N, N)``.
+
+        Slots that stand for no view (``-1`` in the symmetry plan) are ignored, whatever they hold.
+        """
+        g, b = len(self._groups), stored.shape[1]
+        if stored.shape != (g, b, self.stored_views, self.detector_bins):
+            raise ValueError(
+                f"stored: expected ({g}, B, {self.stored_views}, {self.detector_bins}), got {tuple(stored.shape)}"
+            )
+        q = stored.to(self._bp.device, torch.float32).reshape(g * b, -1).T.contiguous()  # (S*D, groups*B)
+        nb = self.detector_bins
+        for gi, (_, view_of) in enumerate(self._groups):
+            for s in torch.nonzero(view_of < 0).flatten().tolist():
+                q[s * nb : (s + 1) * nb, gi * b : (gi + 1) * b] = 0.0
+        img = (self._bp @ q).index_select(0, self._bp_unperm).T.reshape(g, b, self.size, self.size)
+        out = img[0].clone()
+        for gi in range(1, g):
+            out += _SYMMETRIES[self._groups[gi][0]][1](img[gi])
+        return out
+
+    def fbp_stored(self, stored: torch.Tensor, filter_name: str = "ramp") -> torch.Tensor:
+        """Filtered back-projection of line integrals in the stored layout -> ``(B, N, N)``."""
+        return self.backproject_stored(self.filter(stored, filter_name)) * (math.pi / self.views)
+
+    def to_views(self, stored: torch.Tensor) -> torch.Tensor:
+        """Stored layout ``(groups, B, S, D)`` -> sinograms ``(B, views, D)`` in angle order."""
+        sino = stored.new_empty((stored.shape[1], self.views, self.detector_bins))
+        for g, (_, view_of) in enumerate(self._groups):
+            used = view_of >= 0
+            sino[:, view_of[used].to(sino.device)] = stored[g][:, used.to(sino.device)]
+        return sino
+
+    def from_views(self, sinograms: torch.Tensor) -> torch.Tensor:
+        """Sinograms ``(B, views, D)`` -> stored layout ``(groups, B, S, D)`` (unused slots zero)."""
+        if sinograms.ndim != 3 or sinograms.shape[1:] != (self.views, self.detector_bins):
+            raise ValueError(
+                f"sinograms: expected shape (B, {self.views}, {self.detector_bins}), got {tuple(sinograms.shape)}"
+            )
+        stored = sinograms.new_zeros((len(self._groups), sinograms.shape[0], self.stored_views, self.detector_bins))
+        for g, (_, view_of) in enumerate(self._groups):
+            used = (view_of >= 0).to(stored.device)
+            stored[g][:, used] = sinograms[:, view_of.to(stored.device)[used]]
+        return stored
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Line integrals of a batch of slices.
 
@@ -261,23 +327,9 @@ class ParallelBeamProjector:
             images: ``(B, N, N)`` attenuation per pixel (``mu * pixel_size``), any float dtype.
 
         Returns:
-            Sinograms ``(B, views, detector_bins)`` float32.
+            Sinograms ``(B, views, detector_bins)`` float32, views in angle order.
         """
-        b = self._check_images(images)
-        images = images.to(self._fp.device, torch.float32)
-        columns = []
-        for name, _ in self._groups:
-            img = _SYMMETRIES[name][0](images)
-            # the matrix numbers pixels column-major: the transposed image's row-major layout
-            blocks = [img.transpose(-2, -1)] + ([img] if self._transposed_block else [])
-            columns.append(torch.cat(blocks, -2).reshape(b, -1))
-        x = torch.cat(columns, 0)  # (groups * B, pixels)
-        out = (self._fp @ x.T.contiguous()).T.reshape(len(self._groups), b, self.stored_views, self.detector_bins)
-        sino = torch.empty((b, self.views, self.detector_bins), dtype=torch.float32, device=out.device)
-        for g, (_, view_of) in enumerate(self._groups):
-            used = view_of >= 0
-            sino[:, view_of[used].to(out.device)] = out[g][:, used.to(out.device)]
-        return sino
+        return self.to_views(self.forward_stored(images))
 
     def backproject(self, sinograms: torch.Tensor) -> torch.Tensor:
         """Unfiltered back-projection (sum over views, linear interpolation on the detector).
@@ -288,22 +340,7 @@ class ParallelBeamProjector:
         Returns:
             ``(B, N, N)`` float32 (not scaled by ``pi / views``; :meth:`fbp` does that).
         """
-        if sinograms.ndim != 3 or sinograms.shape[1:] != (self.views, self.detector_bins):
-            raise ValueError(
-                f"sinograms: expected shape (B, {self.views}, {self.detector_bins}), got {tuple(sinograms.shape)}"
-            )
-        b = sinograms.shape[0]
-        sinograms = sinograms.to(self._bp.device, torch.float32)
-        q = sinograms.new_zeros((len(self._groups), b, self.stored_views, self.detector_bins))
-        for g, (_, view_of) in enumerate(self._groups):
-            used = (view_of >= 0).to(q.device)
-            q[g][:, used] = sinograms[:, view_of.to(q.device)[used]]
-        img = (self._bp @ q.reshape(len(self._groups) * b, -1).T.contiguous()).index_select(0, self._bp_unperm)
-        img = img.T.reshape(len(self._groups), b, self.size, self.size)
-        out = torch.zeros((b, self.size, self.size), dtype=torch.float32, device=img.device)
-        for g, (name, _) in enumerate(self._groups):
-            out += _SYMMETRIES[name][1](img[g])
-        return out
+        return self.backproject_stored(self.from_views(sinograms.float()))
 
     def filter(self, sinograms: torch.Tensor, filter_name: str = "ramp") -> torch.Tensor:
         """Ramp-type filtering along the detector with zero padding to a power of two >= 2 bins (no wrap)."""
