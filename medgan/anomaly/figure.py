@@ -8,6 +8,27 @@ from pathlib import Path
 import numpy as np
 
 from medgan.io.atomic import staged_output
+from medgan.io.geometry import ras_to_lps
+
+
+def radiological_view(plane: np.ndarray, affine_ras: np.ndarray | None) -> np.ndarray:
+    """An ``(X, Y)`` axial slice as ``(rows, columns)`` for display in the radiological convention: patient's
+    anterior at the top, patient's right on the viewer's left (columns towards LPS +x, rows towards LPS +y).
+
+    Each in-plane voxel axis is matched to the world axis (x or y) it is closest to, so stored order (an
+    LR-flipped DICOM, a RAS-ordered NRRD) does not change what the figure shows.
+    """
+    plane = np.asarray(plane)
+    if affine_ras is None:
+        return plane.T
+    lps = ras_to_lps(np.asarray(affine_ras, dtype=np.float64))[:3, :2]
+    if abs(lps[1, 0]) > abs(lps[0, 0]):  # voxel axis 0 runs along world y: swap the axes
+        plane, lps = plane.T, lps[:, ::-1]
+    if lps[0, 0] < 0:
+        plane = plane[::-1, :]
+    if lps[1, 1] < 0:
+        plane = plane[:, ::-1]
+    return np.ascontiguousarray(plane.T)
 
 
 def save_anomaly_figure(
@@ -18,6 +39,7 @@ def save_anomaly_figure(
     *,
     window: tuple[float, float] = (-1350.0, 150.0),
     map_max_hu: float | None = None,
+    affine_ras: np.ndarray | None = None,
     title: str = "",
 ) -> Path:
     """Save a three-panel PNG of one axial slice.
@@ -29,6 +51,8 @@ def save_anomaly_figure(
         mask: ``(X, Y)`` bool anomaly mask of the slice.
         window: ``(low, high)`` HU display window of the image (default: chest, C-600/W1500).
         map_max_hu: top of the heat-map colour scale (default: the slice's 99.9th percentile of the map).
+        affine_ras: the volume's voxel -> RAS affine, to show the slice in the radiological convention
+            (:func:`radiological_view`); ``None`` shows rows = Y, columns = X as stored.
         title: figure title.
     """
     import matplotlib
@@ -36,9 +60,9 @@ def save_anomaly_figure(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    image, heat, marked = (np.asarray(a).T for a in (image_hu, map_hu, mask))  # rows = Y (anterior on top)
+    image, heat, marked = (radiological_view(a, affine_ras) for a in (image_hu, map_hu, mask))
     top = float(map_max_hu) if map_max_hu else float(np.percentile(heat, 99.9)) or 1.0
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), layout="constrained")
     for ax in axes:
         ax.imshow(image, cmap="gray", vmin=window[0], vmax=window[1])
         ax.set_axis_off()
@@ -55,7 +79,7 @@ def save_anomaly_figure(
     path = Path(path)
     try:
         with staged_output(path) as staged:
-            fig.savefig(staged, dpi=90, bbox_inches="tight", format="png")
+            fig.savefig(staged, dpi=90, format="png")
     finally:
         plt.close(fig)
     return path

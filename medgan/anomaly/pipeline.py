@@ -221,7 +221,7 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
         result.outputs.append(save_anomaly_figure(
             plan.figure, volume.as_tensor()[0, :, :, k].numpy(), found.map.as_tensor()[0, :, :, k].numpy(),
             mask[0, :, :, k].numpy(),
-            window=window, map_max_hu=2.0 * thresholds.voxel_hu,
+            window=window, map_max_hu=2.0 * thresholds.voxel_hu, affine_ras=found.map.affine.numpy(),
             title=f"{plan.case}  slice {k}  score {score:.1f} HU (threshold {thresholds.scan:.1f})"
                   f"{'  ANOMALOUS' if result.anomalous else ''}"))
         results.append(result)
