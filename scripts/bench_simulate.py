@@ -23,7 +23,7 @@ import torch
 from skimage.transform import iradon, radon
 
 from medgan.transforms.lowdose import MU_WATER_PER_MM, simulate_low_dose
-from medgan.transforms.projector import get_projector
+from medgan.transforms.projector_cache import get_projector
 
 
 def chest_slice(size: int) -> tuple[np.ndarray, float]:

@@ -55,8 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> tuple[Path, Path]:
     # validated here, before any reading, so a typo costs no time and gives one line
+    from medgan.transforms.fbp_filter import FILTERS
     from medgan.transforms.lowdose import MODES, _parse_dose, _parse_positive
-    from medgan.transforms.projector import FILTERS
 
     _parse_dose(args.dose, "--dose")
     if args.mode not in MODES:

@@ -3,7 +3,8 @@
 from medgan.transforms.degrade import DegradeForSRd, degrade_for_sr
 from medgan.transforms.intensity import HUNormalizer, NormalizeHUd, build_normalizer
 from medgan.transforms.lowdose import RandSimulateLowDosed, SimulateLowDosed, simulate_low_dose
-from medgan.transforms.projector import ParallelBeamProjector, get_projector
+from medgan.transforms.projector import ParallelBeamProjector
+from medgan.transforms.projector_cache import get_projector
 
 __all__ = [
     "DegradeForSRd",

@@ -31,7 +31,8 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, RandomizableTransform
 
 from medgan.errors import ConfigError
-from medgan.transforms.projector import FILTERS, get_projector
+from medgan.transforms.fbp_filter import FILTERS
+from medgan.transforms.projector_cache import get_projector
 
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy (ANCHORS.md)
 MIN_COUNTS = 1.0  # counts floor before the log: photon starvation gives streaks, never inf

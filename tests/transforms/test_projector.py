@@ -6,7 +6,7 @@ import torch
 from skimage.transform import iradon, radon
 
 from medgan.errors import ConfigError
-from medgan.transforms.projector import ParallelBeamProjector, get_projector, min_detector_bins
+from medgan.transforms.projector import ParallelBeamProjector, min_detector_bins
 
 from .conftest import water_cylinder
 
@@ -76,31 +76,3 @@ def test_bad_geometry_is_a_config_error_naming_the_parameter():
     assert min_detector_bins(512) >= math.ceil(512 * math.sqrt(2))
     with pytest.raises(ValueError, match=r"expected shape \(B, 32, 32\)"):
         ParallelBeamProjector(32, 8).forward(torch.zeros(1, 16, 16))
-
-
-def test_operators_are_cached_per_geometry():
-    a = get_projector(16, 8)
-    assert get_projector(16, 8) is a
-    assert get_projector(16, 10) is not a
-
-
-def test_disk_cache_round_trip_and_damaged_file_is_rebuilt(tmp_path):
-    from medgan.transforms import projector as module
-
-    module.clear_projector_cache()
-    built = get_projector(20, 12, cache_dir=tmp_path)
-    files = list((tmp_path / "projectors").glob("*.pt"))
-    assert len(files) == 1 and not list((tmp_path / "projectors").glob(".*tmp*"))
-    module.clear_projector_cache()
-    loaded = get_projector(20, 12, cache_dir=tmp_path)
-    assert loaded is not built
-    img = torch.rand(2, 20, 20)
-    assert torch.equal(loaded.forward(img), built.forward(img))
-    sino = built.forward(img)
-    assert torch.equal(loaded.fbp(sino), built.fbp(sino))
-    module.clear_projector_cache()
-    files[0].write_bytes(b"not a torch file")
-    with pytest.warns(UserWarning, match="unreadable projector cache"):
-        rebuilt = get_projector(20, 12, cache_dir=tmp_path)
-    assert torch.equal(rebuilt.forward(img), built.forward(img))
-    module.clear_projector_cache()
