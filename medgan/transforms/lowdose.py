@@ -113,7 +113,7 @@ def simulate_low_dose(
     detector_bins: int | None = None,
     filter_name: str = "ramp",
     mu_water: float = MU_WATER_PER_MM,
-    batch_size: int = 32,
+    batch_size: int = 16,
     progress: bool = False,
 ) -> torch.Tensor:
     """Simulate a lower-dose acquisition of CT slices.

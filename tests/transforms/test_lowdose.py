@@ -134,6 +134,17 @@ def test_dictionary_transform_keeps_geometry_and_meta():
     assert not torch.equal(img[0, :, :, 0], img[0, :, :, 1])
 
 
+def test_dictionary_transform_takes_the_pixel_size_from_the_affine():
+    vol = _meta_volume()  # 0.8 mm pixels
+    vol[0, 8:24, 6:18] = 40.0  # some tissue, so the projections are not all air
+    out = SimulateLowDosed("image", dose=0.25, views=40, seed=2)({"image": vol})["image"]
+    slices = vol[0].as_tensor().permute(2, 1, 0)  # (Z, Y, X)
+    seeded = simulate_low_dose(slices, 0.25, views=40, pixel_size_mm=0.8, seed=2)
+    assert torch.allclose(out[0].as_tensor().permute(2, 1, 0), seeded)
+    other = simulate_low_dose(slices, 0.25, views=40, pixel_size_mm=1.6, seed=2)
+    assert not torch.allclose(other, seeded)
+
+
 def test_random_transform_draws_dose_in_range_and_is_reproducible():
     vol = _meta_volume()
     t = RandSimulateLowDosed(["image"], dose_range=(0.2, 0.3), views=40)
