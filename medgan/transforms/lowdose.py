@@ -12,8 +12,8 @@ noise variance ``sigma_e^2`` (counts^2):
 - ``absolute`` (input is noise-free, e.g. a phantom): ``y = Poisson(a I0 exp(-p)) + N(0, sigma_e^2)``,
   ``p_LD = -ln(max(y, 1) / (a I0))``.
 - ``relative`` (input is a real scan acquired at dose 1 with ``I0``): only the *extra* noise is added.
-  Following Yu et al. 2012 (Med. Phys. 39(5), eq. 4) in the pre-log domain, with the full-dose counts
-  estimated as ``I = I0 exp(-p)``: ``I_a = a I + sqrt(a (1 - a) I + (1 - a^2) sigma_e^2) z``, ``z ~ N(0, 1)``,
+  Following the pre-log noise insertion of Yu et al. 2012 (J. Comput. Assist. Tomogr. 36(4):477-487),
+  with the full-dose counts estimated as ``I = I0 exp(-p)``: ``I_a = a I + sqrt(a (1 - a) I + (1 - a^2) sigma_e^2) z``, ``z ~ N(0, 1)``,
   ``p_LD = -ln(max(I_a, 1) / (a I0))``. The total variance then equals that of an acquisition at dose ``a``:
   ``a I0 e^-p + sigma_e^2`` counts, i.e. ``1/(a I0 e^-p) + sigma_e^2/(a I0 e^-p)^2`` after the log.
 """
