@@ -1,8 +1,8 @@
 """Parallel-beam CT geometry: a batched forward projector and filtered back-projection (FBP) in torch.
 
 Both operators are precomputed sparse (CSR) matrices applied with torch SpMM, so a batch of slices costs
-one sparse-dense product on any device. Measured on these machines (see ``../../scripts/bench_simulate.py``
-and ``/work/shared/ANCHORS.md``), this beats scikit-image's rotate-and-interpolate ``radon``/``iradon`` by
+one sparse-dense product on any device. Measured on these machines (see ``scripts/bench_simulate.py``
+and ``docs/simulation.md``), this beats scikit-image's rotate-and-interpolate ``radon``/``iradon`` by
 more than an order of magnitude once the matrices are built, and building them is done once per geometry
 (:func:`medgan.transforms.projector_cache.get_projector` caches them in memory and optionally on disk).
 
@@ -34,6 +34,7 @@ from medgan.errors import ConfigError
 from medgan.transforms.fbp_filter import FILTERS, ramp_filter
 
 __all__ = ["FILTERS", "ParallelBeamProjector", "min_detector_bins", "ramp_filter"]
+
 
 def min_detector_bins(size: int) -> int:
     """Smallest odd bin count whose detector covers the image diagonal plus the interpolation neighbour."""
