@@ -34,7 +34,7 @@ from medgan.errors import ConfigError
 from medgan.transforms.fbp_filter import FILTERS
 from medgan.transforms.projector_cache import get_projector
 
-MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy (ANCHORS.md)
+MU_WATER_PER_MM = 0.0192  # linear attenuation of water (1/mm) at an effective energy of about 70 keV
 MIN_COUNTS = 1.0  # counts floor before the log: photon starvation gives streaks, never inf
 MODES = ("relative", "absolute")
 PADDING_HU = -1500.0  # below this a value is scanner padding (outside the field of view), not tissue or air
