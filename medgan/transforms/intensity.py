@@ -8,7 +8,7 @@ added the standard deviation instead of the mean; the tests here check ``inverse
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -105,6 +105,40 @@ def build_normalizer(cfg: Mapping[str, Any] | HUNormalizer | None) -> HUNormaliz
         raise ConfigError(f"normalization: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
     kwargs = {k: (v if k == "type" else float(v)) for k, v in dict(cfg).items()}
     return HUNormalizer(**kwargs)
+
+
+def fit_zscore(
+    volumes: ArrayLike | Iterable[ArrayLike], clip: tuple[float, float] | None = (-1024.0, 3071.0)
+) -> HUNormalizer:
+    """A ``"zscore"`` normaliser whose mean and std are those of the given HU data.
+
+    Statistics are accumulated in float64 over one array or an iterable of arrays (e.g. the training
+    volumes, one at a time), so the whole data set never has to be in memory.
+
+    Args:
+        volumes: HU values of any shape, or an iterable of them.
+        clip: values are clipped to this range first (so padding at -3024 HU does not dominate); ``None``
+            uses them as they are.
+
+    Raises:
+        ConfigError: no values, or a constant input (std 0).
+    """
+    arrays = [volumes] if isinstance(volumes, (torch.Tensor, np.ndarray)) else volumes
+    count, total, total_sq = 0, 0.0, 0.0
+    for arr in arrays:
+        values = np.asarray(arr.detach().cpu() if isinstance(arr, torch.Tensor) else arr, dtype=np.float64)
+        if clip is not None:
+            values = values.clip(*clip)
+        count += values.size
+        total += float(values.sum())
+        total_sq += float(np.square(values).sum())
+    if count == 0:
+        raise ConfigError("normalization: fit_zscore got no values")
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean**2, 0.0)))
+    if not std > 0:
+        raise ConfigError(f"normalization: fit_zscore got constant data (all {mean:g} HU); std would be 0")
+    return HUNormalizer(type="zscore", mean=mean, std=std)
 
 
 class NormalizeHUd(MapTransform):

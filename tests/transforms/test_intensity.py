@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from monai.data import MetaTensor
 
 from medgan.errors import ConfigError
-from medgan.transforms.intensity import HUNormalizer, NormalizeHUd, build_normalizer
+from medgan.transforms.intensity import HUNormalizer, NormalizeHUd, build_normalizer, fit_zscore
 
 hu_values = st.floats(min_value=-1024, max_value=3071, allow_nan=False, width=32)
 
@@ -76,3 +76,21 @@ def test_dictionary_transform_round_trips_a_metatensor_keeping_its_affine():
     assert torch.equal(torch.as_tensor(out["image"].affine), affine)
     back = t.inverse(out)["image"]
     assert torch.allclose(back.as_tensor(), vol.as_tensor(), atol=1e-3)
+
+
+def test_fit_zscore_streams_volumes_and_gives_exact_statistics():
+    rng = np.random.default_rng(0)
+    volumes = [rng.normal(40, 300, size=(4, 5, 6)), torch.from_numpy(rng.normal(-200, 100, size=(3, 7)))]
+    everything = np.concatenate([np.ravel(np.asarray(v)) for v in volumes])
+    norm = fit_zscore(iter(volumes), clip=None)
+    assert norm.type == "zscore"
+    assert np.isclose(norm.mean, everything.mean()) and np.isclose(norm.std, everything.std())
+    normalised = norm.forward(everything)
+    assert abs(normalised.mean()) < 1e-9 and np.isclose(normalised.std(), 1.0)
+    # padding is clipped to the window by default, so it does not drag the statistics
+    padded = np.array([-3024.0, 0.0, 100.0])
+    assert np.isclose(fit_zscore(padded).mean, np.mean([-1024.0, 0.0, 100.0]))
+    with pytest.raises(ConfigError, match="constant data"):
+        fit_zscore(np.full(10, 5.0))
+    with pytest.raises(ConfigError, match="no values"):
+        fit_zscore([])
