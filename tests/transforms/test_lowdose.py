@@ -11,6 +11,7 @@ from medgan.transforms.lowdose import (
     noise_power_spectrum,
     simulate_low_dose,
 )
+from tests.transforms.phantoms import water_cylinder
 
 VIEWS = 360
 PX = 1.5
@@ -60,8 +61,6 @@ def test_relative_mode_on_a_dose_one_scan_matches_absolute_dose(cylinder_stack, 
 
 
 def test_sigma_matches_the_scikit_image_pipeline(cylinder_stack):
-    from .conftest import water_cylinder
-
     hu = water_cylinder()
     mu_px = np.clip(0.0192 * PX * (1 + hu / 1000), 0, None)
     theta = np.arange(VIEWS) * 180.0 / VIEWS

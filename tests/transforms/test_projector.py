@@ -7,8 +7,7 @@ from skimage.transform import iradon, radon
 
 from medgan.errors import ConfigError
 from medgan.transforms.projector import ParallelBeamProjector, min_detector_bins
-
-from .conftest import water_cylinder
+from tests.transforms.phantoms import water_cylinder
 
 
 @pytest.mark.parametrize("views, stored", [(16, 5), (18, 9), (15, 15)])
