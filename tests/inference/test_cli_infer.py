@@ -249,3 +249,34 @@ def test_series_uid_picks_one_series_of_a_mixed_folder(identity_model, scans, ct
     assert main(["--model", str(identity_model), "--input", str(mixed), "--output", str(tmp_path / "o"),
                  "--series-uid", uid, "--no-progress"]) == 0
     assert len(list((tmp_path / "o").iterdir())) == 6
+
+
+@pytest.mark.parametrize("kind", ["flipped_nrrd", "oblique_dicom"])
+def test_marked_voxels_keep_their_world_position(identity_model, scans, tmp_path, kind):
+    """DICOM.md 9: three marked voxels of an LR-flipped / oblique scan sit at the same world points after."""
+    marks = {(5, 7, 1): 3000, (90, 12, 4): 2500, (40, 70, 3): 2000}  # (x, y, z) index -> HU
+    img = sitk.ReadImage(str(scans["nrrd"] if kind == "flipped_nrrd" else scans["nifti"]))
+    arr = np.clip(sitk.GetArrayFromImage(img), -1024, 1000)  # keep the marks the only bright voxels
+    for (x, y, z), hu in marks.items():
+        arr[z, y, x] = hu
+    marked = sitk.GetImageFromArray(arr)
+    marked.CopyInformation(img)
+    if kind == "flipped_nrrd":
+        marked.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+        src = tmp_path / "flipped.nrrd"
+        sitk.WriteImage(marked, str(src))
+        out = tmp_path / "out.nrrd"
+    else:
+        from medgan.io import read_volume, write_volume
+
+        sitk.WriteImage(marked, str(tmp_path / "marked.nii.gz"))
+        src = write_volume(read_volume(tmp_path / "marked.nii.gz"), tmp_path / "series", "dicom")
+        out = tmp_path / "out"
+    assert main(["--model", str(identity_model), "--input", str(src), "--output", str(out), "--no-progress"]) == 0
+    before, after = _sitk_read(src), _sitk_read(out)
+    for hu in marks.values():
+        points = []
+        for image in (before, after):
+            z, y, x = np.argwhere(sitk.GetArrayFromImage(image) == hu)[0]
+            points.append(image.TransformIndexToPhysicalPoint((int(x), int(y), int(z))))
+        np.testing.assert_allclose(points[0], points[1], atol=1e-3)
