@@ -37,6 +37,7 @@ def test_first_output_and_channels():
     ({"spatial_dims": 3}, "spatial_dims"),
     ({"scale": 0}, "scale"),
     ({"input_mode": "2.5d", "context_slices": 0}, "context_slices"),
+    ({"recipe": "dcgan", "nets": {"g": {"type": "dcgan_generator"}}, "infer_net": "g"}, "from noise"),
 ])
 def test_manifest_checks_name_the_key(bad, match):
     manifest = {"spatial_dims": 2, "input_mode": "2d", "scale": 1, "context_slices": 0, **bad}
