@@ -43,3 +43,23 @@ def test_manifest_checks_name_the_key(bad, match):
     manifest = {"spatial_dims": 2, "input_mode": "2d", "scale": 1, "context_slices": 0, **bad}
     with pytest.raises(ModelPackageError, match=match):
         check_manifest_for_inference(manifest, "pkg")
+
+
+def test_nets_with_buffers_outside_the_state_dict_are_built_normally(monkeypatch):
+    from medgan.inference import loading
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 1, 1)
+            self.register_buffer("gain", torch.full((1,), 3.0), persistent=False)  # not in the package
+
+        def forward(self, x):
+            return self.gain * self.conv(x)
+
+    monkeypatch.setattr(loading, "_build_net", lambda cfg: Scaled())
+    weights = {"conv.weight": torch.ones(1, 1, 1, 1), "conv.bias": torch.zeros(1)}
+    manifest = {"nets": {"g": {"type": "scaled"}}, "infer_net": "g", "spatial_dims": 2}
+    _, net = loading.load_generator((manifest, {f"g.{k}": v for k, v in weights.items()}))
+    assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
+    assert net(torch.ones(1, 1, 2, 2)).eq(3.0).all()
