@@ -295,10 +295,10 @@ class Recipe(pl.LightningModule):
             value = mean_pairwise_distance(samples.numpy())
             self.log("val/diversity", value, sync_dist=True)
             self.diversity_history.append((step, value))
-            first, frac = self.diversity_history[0][1], self.cfg.validation.diversity.warn_fraction
-            if first > 0 and value < frac * first:
-                rank_zero_warn(f"possible mode collapse: output diversity {value:.4g} at step {step} fell below "
-                               f"{frac:g} x its first value {first:.4g} (validation.diversity.warn_fraction)")
+            frac = self.cfg.validation.diversity.warn_fraction
+            warning = collapse_warning(self.diversity_history, frac)
+            if warning:
+                rank_zero_warn(warning)
             if self.trainer.is_global_zero:
                 steps, values = zip(*self.diversity_history)
                 save_diversity_plot(self.run_dir / "samples" / "diversity.png", steps, values, frac)
@@ -361,6 +361,18 @@ class Recipe(pl.LightningModule):
         self.data_epoch = int(state.get("data_epoch", checkpoint.get("epoch", 0)))
         self.load_extra_state(state["recipe"])
 
+
+
+def collapse_warning(history: list[tuple[int, float]], fraction: float) -> str | None:
+    """The mode-collapse message when the latest diversity of ``history`` ``[(step, value), ...]`` fell
+    below ``fraction`` x the first value, else ``None``."""
+    if len(history) < 2 or history[0][1] <= 0:
+        return None
+    (_, first), (step, value) = history[0], history[-1]
+    if value >= fraction * first:
+        return None
+    return (f"possible mode collapse: output diversity {value:.4g} at step {step} fell below {fraction:g} x its "
+            f"first value {first:.4g} (validation.diversity.warn_fraction)")
 
 
 def _restore_rng(rng: dict[str, Any]) -> None:

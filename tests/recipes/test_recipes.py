@@ -94,3 +94,12 @@ def test_cyclegan_refuses_25d_and_a_contradicting_net_argument(tmp_path):
     raw["nets"]["generator"]["in_channels"] = 1
     with pytest.raises(ConfigError, match=r"nets.generator.in_channels=1 does not fit the data.*needs 3"):
         build_recipe(validate_config(raw))
+
+
+def test_mode_collapse_warning_threshold():
+    from medgan.recipes.base import collapse_warning
+
+    assert collapse_warning([(0, 1.0)], 0.25) is None
+    assert collapse_warning([(0, 1.0), (10, 0.3)], 0.25) is None
+    message = collapse_warning([(0, 1.0), (10, 0.3), (20, 0.2)], 0.25)
+    assert message is not None and "possible mode collapse" in message and "step 20" in message
