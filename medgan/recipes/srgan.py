@@ -4,7 +4,8 @@ Phase 1 (``pretrain_steps`` iterations): SRResNet, pixel loss only. Phase 2: pix
 (``pixel_weight``) + content loss on D's features (``feature_weight``; needs no downloaded VGG) +
 ``adv_weight`` (1e-3) x adversarial. D is trained from the start, so it is not a random critic when
 phase 2 begins, and every iteration takes the same two optimiser steps. Inference (the model package)
-uses the EMA copy of G when ``ema_decay`` is set.
+uses the EMA copy of G when ``ema_decay`` is set: it is the net ``generator_ema`` of the manifest, in the
+package and in every ``.ckpt`` alike.
 """
 
 from __future__ import annotations
@@ -30,19 +31,29 @@ class SRGANRecipe(Recipe):
         self.loss_pix = self.make_loss("pixel_loss", r.pixel_loss)
         self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
         self.loss_feat = self.make_loss("feature_weight", {"type": "feature_matching"})
-        self.generator_ema = EMA(self.generator, r.ema_decay) if r.ema_decay else None
+        # kept outside the module tree (object.__setattr__): only its averaged copy is registered, below
+        object.__setattr__(self, "_ema", EMA(self.generator, r.ema_decay) if r.ema_decay else None)
+        if self._ema is not None:
+            # the averaged copy itself is the registered net, so its weights are stored as
+            # ``generator_ema.<param>`` like any package net (the AveragedModel wrapper would add ``module.``)
+            self.add_module("generator_ema", self._ema.module)
+            self.net_configs["generator_ema"] = dict(self.net_configs["generator"])
+            self.infer_role, self.package_roles = "generator_ema", ("generator_ema",)
 
     def optimizer_groups(self):
         return [(list(self.generator.parameters()), self.cfg.optim.lr),
                 (list(self.discriminator.parameters()), self.cfg.optim.lr_d or self.cfg.optim.lr)]
 
     def predict(self, source: torch.Tensor) -> torch.Tensor:
-        net = self.generator_ema.module if self.generator_ema is not None else self.generator
-        return net(source)
+        return (self.generator_ema if self._ema is not None else self.generator)(source)
 
-    def package_state_dict(self) -> dict[str, torch.Tensor]:
-        net = self.generator_ema.module if self.generator_ema is not None else self.generator
-        return {f"generator.{k}": v for k, v in net.state_dict().items()}
+    def extra_state(self) -> dict[str, Any]:
+        # the EMA's update count lives on the unregistered wrapper (0 means "copy on the next update")
+        return {"ema_updates": int(self._ema.n_averaged) if self._ema is not None else 0}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if self._ema is not None:
+            self._ema.n_averaged.fill_(int(state.get("ema_updates", 0)))
 
     def backward_g(self, real_low: torch.Tensor, real_high: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         r = self.cfg.recipe
@@ -59,8 +70,8 @@ class SRGANRecipe(Recipe):
             losses["loss_g_adv"] = r.adv_weight * self.loss_gan.g_loss(logits_fake)
             set_requires_grad(self.discriminator, True)
         self.optimize(sum(losses.values()), 0)
-        if self.generator_ema is not None and self._window_done:
-            self.generator_ema.update(self.generator)
+        if self._ema is not None and self._window_done:
+            self._ema.update(self.generator)
         return {k: v.detach() for k, v in losses.items()}, fake_high.detach()
 
     def backward_d(self, real_high: torch.Tensor, fake_high: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -103,3 +103,19 @@ def test_mode_collapse_warning_threshold():
     assert collapse_warning([(0, 1.0), (10, 0.3)], 0.25) is None
     message = collapse_warning([(0, 1.0), (10, 0.3), (20, 0.2)], 0.25)
     assert message is not None and "possible mode collapse" in message and "step 20" in message
+
+
+def test_srgan_package_and_checkpoint_hold_the_ema_generator(tmp_path):
+    raw = tiny_config("srgan", tmp_path / "run", trainer={"max_steps": 3})
+    result = train(validate_config(raw), datamodule=_dm(raw))
+    ckpt = torch.load(result.last_ckpt, map_location="cpu", weights_only=True)
+    manifest, package = load_model_package(tmp_path / "run" / "model")
+    ck_manifest, ck_state = load_model_package(result.last_ckpt)
+    assert manifest["infer_net"] == ck_manifest["infer_net"] == "generator_ema"
+    assert ckpt["medgan_state"]["recipe"]["ema_updates"] == 3
+    for key, value in package.items():
+        assert torch.equal(ck_state[key], value)
+    # the average lags the trained generator
+    raw_g = {k.removeprefix("generator."): v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
+    assert any(not torch.equal(raw_g[k.removeprefix("generator_ema.")], v) for k, v in package.items()
+               if v.is_floating_point() and k.removeprefix("generator_ema.") in raw_g)
