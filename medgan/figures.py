@@ -35,6 +35,16 @@ def centre_slice(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def panel_views(row: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The 2D views of one panel row: centre slices, plus ``difference`` = output - target when a target
+    is given. Below -1024 HU is air to every net and to the metrics, so both are floored there: the
+    -3024 HU padding outside a scanner's field of view would otherwise swamp the difference column."""
+    views = {k: centre_slice(v) for k, v in row.items()}
+    if "target" in views:
+        views["difference"] = np.maximum(views["output"], -1024.0) - np.maximum(views["target"], -1024.0)
+    return views
+
+
 def save_panel(
     path: str | os.PathLike,
     rows: Sequence[Mapping[str, np.ndarray]],
@@ -64,9 +74,7 @@ def save_panel(
     columns = ["input", "output", "target", "difference"]
     fig, axes = plt.subplots(len(rows), 4, figsize=(13, 3.2 * len(rows)), squeeze=False)
     for r, row in enumerate(rows):
-        views = {k: centre_slice(v) for k, v in row.items()}
-        if "target" in views:
-            views["difference"] = views["output"] - views["target"]
+        views = panel_views(row)
         for c, name in enumerate(columns):
             ax = axes[r, c]
             ax.set_axis_off()

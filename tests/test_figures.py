@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from medgan.figures import centre_slice, mean_pairwise_distance, save_diversity_plot, save_panel
+from medgan.figures import centre_slice, mean_pairwise_distance, panel_views, save_diversity_plot, save_panel
 
 
 def test_panel_is_a_png_with_four_columns(tmp_path):
@@ -31,3 +31,11 @@ def test_pairwise_distance_drops_to_zero_on_collapse(tmp_path):
     with pytest.raises(ValueError, match="at least 2"):
         mean_pairwise_distance(np.zeros((1, 4)))
     assert save_diversity_plot(tmp_path / "d.png", [1, 2], [1.0, 0.1], 0.25).is_file()
+
+
+def test_difference_column_ignores_padding_below_air():
+    target = np.array([[-3024.0, -1000.0], [0.0, 40.0]])
+    output = np.array([[-1024.0, -990.0], [5.0, 40.0]])
+    views = panel_views({"input": target, "output": output, "target": target})
+    assert np.array_equal(views["difference"], [[0.0, 10.0], [5.0, 0.0]])
+    assert "difference" not in panel_views({"input": target, "output": output})
