@@ -13,10 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import torch
 from monai.data import MetaTensor
 
+from medgan.data.orientation import reorient
 from medgan.errors import ConfigError, InputError, ModelPackageError
 from medgan.inference.backends import OnnxBackend, TorchBackend, resolve_device
 from medgan.inference.geometry import upscaled_affine
@@ -159,11 +161,22 @@ class Predictor:
         if volume.ndim != 4 or volume.shape[0] != 1:
             raise InputError(f"expected a (1, X, Y, Z) volume, got shape {tuple(volume.shape)}")
         hu = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
-        out = self.inferer(hu[0].detach().cpu())
         src_affine = volume.affine if isinstance(volume, MetaTensor) else torch.eye(4, dtype=torch.float64)
+        # The net runs on the voxel order it was trained on (medgan.data.orientation); the result goes back
+        # to the input's own order, so files keep their layout and every voxel its world position.
+        stored_codes = "".join(nib.aff2axcodes(np.asarray(src_affine, dtype=np.float64)))
+        canonical_hu, canonical_affine = reorient(hu.detach().cpu(), src_affine)
+        out = self.inferer(canonical_hu[0])
         scales3 = (*self.scales, 1) if len(self.scales) == 2 else self.scales
-        affine = upscaled_affine(src_affine, scales3) if any(s != 1 for s in scales3) else np.asarray(
-            src_affine, dtype=np.float64)
+        if any(s != 1 for s in scales3):
+            canonical_affine = torch.as_tensor(upscaled_affine(canonical_affine, scales3), dtype=torch.float64)
+        elif self.normalizer.type == "window":
+            # below the window's floor (the -3024 HU fill outside a scanner's field of view) there is no
+            # anatomy: keep the input there instead of the floor the net's range allows
+            outside = canonical_hu[0] < self.normalizer.hu_min
+            out = torch.where(outside, canonical_hu[0].to(out.dtype), out)
+        out_t, out_affine = reorient(out[None], canonical_affine, stored_codes)
+        out, affine = out_t[0], out_affine.numpy()
         meta = dict(volume.meta) if isinstance(volume, MetaTensor) else {}
         for key in ("affine", "original_affine"):
             meta.pop(key, None)

@@ -1,8 +1,10 @@
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
 
+from medgan.data.orientation import reorient
 from medgan.errors import ConfigError, ModelPackageError
 from medgan.inference import Predictor, upscaled_affine
 
@@ -28,8 +30,9 @@ def test_identity_net_reproduces_hu_and_geometry(make_package, chest):
     torch.testing.assert_close(out.affine, chest.affine)
     assert out.meta["dicom_headers"] == "kept" and out.meta["source_format"] == "nrrd"
     # no seam, shift or flip: every voxel equal to float rounding, and exactly equal once rounded to HU;
-    # the model's window is [-1024, 3071] HU, so the scanner's -3024 outside the field of view is clipped
-    expected = chest.as_tensor().clamp(-1024, 3071)
+    # the model's window is [-1024, 3071] HU: above it values are clipped; the scanner's -3024 outside the
+    # field of view lies below the floor, holds no anatomy and is passed through unchanged
+    expected = chest.as_tensor().clamp(max=3071)
     assert (chest.as_tensor() < -1024).any()
     assert (out.as_tensor() - expected).abs().max() < 1e-3
     assert torch.equal(out.as_tensor().round(), expected)
@@ -143,8 +146,41 @@ def test_fixed_size_autoencoder_runs_on_its_img_size_windows_in_torch_and_onnx(c
     # one window alone is the VAE's reconstruction (mu path in eval) of that window
     window = Predictor(pkg).predict(chest[:, :32, :32, 5:6]).as_tensor()[0, :, :, 0]
     with torch.no_grad():
-        x = (chest.as_tensor()[0, :32, :32, 5].clamp(-1024, 3071) + 1024) / 2047.5 - 1
-        ref = (net(x[None, None])[0][0, 0] + 1) * 2047.5 - 1024
+        crop = chest[:, :32, :32, 5:6]
+        hu = crop.as_tensor()[0, :, :, 0]
+        # the net sees the canonical L-P-S voxel order (medgan.data.orientation); its output goes back
+        canon, canon_affine = reorient(crop.as_tensor(), crop.affine)
+        x = (canon[0, :, :, 0].clamp(-1024, 3071) + 1024) / 2047.5 - 1
+        y = (net(x[None, None])[0][0, 0] + 1) * 2047.5 - 1024
+        codes = "".join(nib.aff2axcodes(crop.affine.numpy()))
+        ref = reorient(y[None, :, :, None], canon_affine, codes)[0][0, :, :, 0]
+        ref = torch.where(hu < -1024, hu, ref)  # the padding outside the field of view is passed through
     assert (window - ref).abs().max() < 1e-2
     with pytest.raises(ConfigError, match="img_size"):
         Predictor(pkg, roi_size=(64, 64))
+
+
+def test_storage_order_does_not_change_the_result(make_package, ct_chest_path, tmp_path):
+    """A net that is not mirror-symmetric gives the same world-space result for a scan stored mirrored."""
+    import SimpleITK as sitk
+
+    from medgan.io import read_volume
+
+    image = sitk.ReadImage(str(ct_chest_path))[30:70, 40:90, 10:13]
+    plain, mirrored = tmp_path / "plain.nrrd", tmp_path / "mirrored.nrrd"
+    sitk.WriteImage(image, str(plain))
+    sitk.WriteImage(sitk.Flip(image, [True, False, False]), str(mirrored))  # same world, reversed storage
+    predictor = Predictor(make_package({"type": "convstack"}, seed=3))
+    a, b = predictor.predict(read_volume(plain)), predictor.predict(read_volume(mirrored))
+    torch.testing.assert_close(b.affine, read_volume(mirrored).affine)  # output keeps the input's layout
+    # back to one storage order, the two results agree voxel for voxel
+    assert torch.allclose(a.as_tensor(), b.as_tensor().flip(1), atol=1e-3)
+    # and the net did change the image (so the comparison means something)
+    assert (a.as_tensor() - read_volume(plain).as_tensor().clamp(max=3071)).abs().max() > 1.0
+
+
+def test_padding_below_the_window_is_passed_through(make_package, chest):
+    out = Predictor(make_package({"type": "convstack"}, seed=1)).predict(chest).as_tensor()
+    outside = chest.as_tensor() < -1024
+    assert outside.any() and torch.equal(out[outside], chest.as_tensor()[outside])
+    assert (out[~outside] - chest.as_tensor()[~outside].clamp(max=3071)).abs().max() > 1.0  # the net acted
