@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,15 +11,20 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """One intra-op thread unless MEDGAN_TEST_THREADS says otherwise.
+@pytest.fixture(autouse=True)
+def _torch_threads() -> Iterator[None]:
+    """One intra-op thread per test unless MEDGAN_TEST_THREADS says otherwise.
 
     The tests use tiny tensors, where handing work to a second thread costs more than the work; on a
-    busy 2-core machine an 8x8 forward pass took 0.35 s with two threads and 0.2 ms with one.
+    busy 2-core machine an 8x8 forward pass took 0.35 s with two threads and 0.2 ms with one. Set before
+    every test because a Lightning ``Trainer`` resets the count (from OMP_NUM_THREADS) when it starts.
     """
     import torch
 
+    previous = torch.get_num_threads()
     torch.set_num_threads(int(os.environ.get("MEDGAN_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

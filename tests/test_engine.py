@@ -28,13 +28,6 @@ TINY_CYCLEGAN = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: one thread is faster, and far faster on a loaded machine (OpenMP spin-waits)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from medgan.cli.train import main
@@ -42,12 +41,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: one thread is faster, and far faster on a loaded machine
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

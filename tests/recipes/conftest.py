@@ -57,11 +57,3 @@ def synthetic_dm():
     return SyntheticCTDataModule
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: OpenMP's multi-thread spin-up costs more than the work, and on a loaded 2-core box it is
-    # 100x slower than one thread
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
