@@ -13,6 +13,7 @@ sigmoid first), a tensor or a list of tensors (multi-scale D, averaged):
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 
 import torch
@@ -51,7 +52,7 @@ def r1_penalty(discriminator: Critic, real: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-class AdversarialLoss(nn.Module):
+class AdversarialLoss(nn.Module, abc.ABC):
     """Base class; subclasses define :meth:`_single`.
 
     Args:
@@ -62,8 +63,9 @@ class AdversarialLoss(nn.Module):
         super().__init__()
         self.weight = float(weight)
 
+    @abc.abstractmethod
     def _single(self, logits: torch.Tensor, target_is_real: bool, for_discriminator: bool) -> torch.Tensor:
-        raise NotImplementedError
+        """The loss of one logits tensor (before ``weight``)."""
 
     def forward(self, logits: Logits, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
         """Scalar loss for D logits of real (``target_is_real=True``) or fake images.

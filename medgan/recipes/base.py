@@ -14,6 +14,7 @@ Batches follow :class:`medgan.data.CTDataModule`: ``source``/``target`` ``(B, C,
 
 from __future__ import annotations
 
+import abc
 import inspect
 import random
 from pathlib import Path
@@ -59,7 +60,7 @@ class _Schedule:
         return float(max(factor, 0.0))
 
 
-class Recipe(pl.LightningModule):
+class Recipe(pl.LightningModule, abc.ABC):
     """Base class. Subclasses set :attr:`recipe_name`, build nets in :meth:`build`, and implement
     :meth:`train_step` (returns the logged losses) and :meth:`predict` (source -> output, normalised).
 
@@ -97,8 +98,9 @@ class Recipe(pl.LightningModule):
         self.save_hyperparameters({"config": config_to_dict(self.cfg), "medgan_manifest": self.manifest()})
 
     # -- construction ----------------------------------------------------------------------------------
+    @abc.abstractmethod
     def build(self) -> None:
-        raise NotImplementedError
+        """Create the recipe's nets, losses and pools (called once from ``__init__``)."""
 
     def make_net(self, role: str, key: str, **fill: Any) -> nn.Module:
         """Build ``nets.<key>`` as attribute ``role``; ``fill`` sets arguments the data layout dictates
@@ -218,8 +220,9 @@ class Recipe(pl.LightningModule):
                       on_epoch=False, batch_size=size)
         self.log("train/lr", self._opt(0).param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=size)
 
+    @abc.abstractmethod
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """One iteration (all optimisers stepped); returns the losses to log by name."""
 
     # -- validation ------------------------------------------------------------------------------------
     def predict(self, source: torch.Tensor) -> torch.Tensor:
