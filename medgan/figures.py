@@ -72,7 +72,8 @@ def save_panel(
         raise ValueError("save_panel needs at least one row")
     diff_range = diff_range or (window[1] - window[0]) / 4
     columns = ["input", "output", "target", "difference"]
-    fig, axes = plt.subplots(len(rows), 4, figsize=(13, 3.2 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 4, figsize=(14.5, 3.2 * len(rows)), squeeze=False)
+    fig.subplots_adjust(wspace=0.45)  # room for each colour bar's "HU" label before the next image
     for r, row in enumerate(rows):
         views = panel_views(row)
         for c, name in enumerate(columns):
