@@ -217,9 +217,12 @@ def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
         raise ConfigError("set trainer.max_steps (> 0) or trainer.max_epochs; both are unset")
     trainer = build_trainer(cfg, recipe)
     with warnings.catch_warnings():
-        # expected here: a run folder that already holds files, few batches on tiny CPU runs, no val set for GANs
+        # expected here: a run folder that already holds files, few batches on tiny CPU runs, no val set for
+        # GANs, and step checkpoints of manually optimised recipes holding the post-step state (intended: the
+        # weights then match the saved optimiser state, which is what resume needs)
         for pattern in (".*exists and is not empty.*", ".*does not have many workers.*",
-                        ".*smaller than the logging interval.*", ".*Total length of .* across ranks is zero.*"):
+                        ".*smaller than the logging interval.*", ".*Total length of .* across ranks is zero.*",
+                        ".*Using ModelCheckpoint with manual optimization.*"):
             warnings.filterwarnings("ignore", message=pattern)
         trainer.fit(recipe, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True if ckpt else None)
         if recipe.last_validated_step != trainer.global_step and cfg.trainer.limit_val_batches:

@@ -156,7 +156,9 @@ def _body(argv: Sequence[str] | None) -> int:
     (test_low,) = sorted((dataset / "test" / "source").iterdir())
     test_full = dataset / "test" / "target" / test_low.name
     denoised = out / "denoised" / test_low.name
-    model = run / "model_best"  # best validation SSIM, the ldct-benchmark's model selection
+    # the final weights, after the lr decay, as the CycleGAN authors use them; run/model_best (best
+    # validation SSIM on the one 11-slice val slab) picked an over-smoothed step in our runs
+    model = run / "model"
     _call(infer.main, ["--model", str(model), "--input", str(test_low), "--output", str(denoised)],
           "medgan-infer")
     dicom_low, dicom_out = out / "dicom" / "low_dose", out / "dicom" / "denoised"
@@ -178,7 +180,7 @@ def _body(argv: Sequence[str] | None) -> int:
     rows = [
         ("dataset/", "prepared low/full-dose pairs, split by patient (dataset.json)"),
         ("run/checkpoints/last.ckpt", "training state (medgan-train --resume continues it)"),
-        ("run/model_best/", "model package (best validation SSIM) for medgan-infer --model; run/model/ = last"),
+        ("run/model/", "model package for medgan-infer --model (run/model_best/: best val SSIM)"),
         ("run/samples/", "validation panels and diversity plot (PNG)"),
         ("run/tb/", f"TensorBoard logs: tensorboard --logdir {run / 'tb'}"),
         ("run/metrics.csv", "losses and validation metrics per step"),
