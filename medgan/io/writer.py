@@ -147,9 +147,9 @@ def write_volume(
         raise ConfigError(f"kind 'map' (float32) cannot be written as a DICOM CT series ('{path}'); use .nii.gz or .nrrd")
     data, affine_ras = volume_parts(volume)
     if kind == "ct":
-        data = np.clip(np.rint(data), -32768, 32767).astype(np.int16)
+        data = _as_int16_hu(data)
     else:
-        data = data.astype(np.float32)
+        data = data.astype(np.float32, copy=False)
     inputs = [str((getattr(v, "meta", None) or {}).get("filename_or_obj", "")) for v in (volume, reference)]
     check_output(path, overwrite, inputs)
     if fmt == "dicom" and path.is_dir():
@@ -193,8 +193,20 @@ def _check_not_sheared(path: Path, affine_lps: np.ndarray) -> None:
     )
 
 
+def _as_int16_hu(data: np.ndarray) -> np.ndarray:
+    """Round HU to int16, clipped to its range, holding at most one temporary float copy of the volume
+    (``np.clip(np.rint(x))`` held two; inference hands int16 already, which costs no copy at all)."""
+    if data.dtype == np.int16:
+        return data
+    if np.issubdtype(data.dtype, np.integer):
+        return np.clip(data, -32768, 32767).astype(np.int16)
+    rounded = np.rint(data)
+    np.clip(rounded, -32768, 32767, out=rounded)
+    return rounded.astype(np.int16)
+
+
 def _verify(path: Path, data: np.ndarray, affine: np.ndarray, back: np.ndarray, back_affine: np.ndarray) -> None:
-    if back.shape != data.shape or not np.array_equal(back, data.astype(back.dtype)):
+    if back.shape != data.shape or not np.array_equal(back, data.astype(back.dtype, copy=False)):
         raise WriteVerificationError(f"'{path}' read back with different voxels; the output was not written")
     if data.shape[2] == 1:
         back_affine, affine = back_affine[:, [0, 1, 3]], affine[:, [0, 1, 3]]  # one slice: z step is a guess

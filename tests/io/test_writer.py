@@ -192,3 +192,15 @@ def test_any_tensor_dtype_is_written_as_int16_hu(tmp_path, dtype):
     volume = MetaTensor(values.to(dtype), affine=torch.eye(4, dtype=torch.float64))
     back = read_volume(write_volume(volume, tmp_path / "v.nrrd"))
     assert back.flatten().tolist() == [-1000.0, 0.0, 40.0, 1000.0]  # all exactly representable in bf16
+
+
+def test_int16_rounding_clips_and_does_not_copy_int16():
+    import numpy as np
+
+    from medgan.io.writer import _as_int16_hu
+
+    out = _as_int16_hu(np.array([1.5, -2.5, 40000.2, -40000.0, 3.49], dtype=np.float32))
+    assert out.dtype == np.int16 and out.tolist() == [2, -2, 32767, -32768, 3]  # numpy rounds half to even
+    assert _as_int16_hu(np.array([70000, -5], dtype=np.int32)).tolist() == [32767, -5]
+    already = np.array([1, -1024], dtype=np.int16)
+    assert _as_int16_hu(already) is already
