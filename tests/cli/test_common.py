@@ -34,3 +34,25 @@ def test_unexpected_error_is_exit_1_without_traceback(capsys, monkeypatch):
 def test_body_return_code_passes_through():
     assert run_command("medgan-x", lambda argv: None, []) == 0
     assert run_command("medgan-x", lambda argv: 3, []) == 3
+
+
+def test_every_command_help_is_instant_and_does_not_import_torch():
+    """The contract: `medgan-<cmd> --help` answers at once, so nothing heavy is imported for it."""
+    import subprocess
+    import sys
+
+    commands = ["convert", "simulate", "prepare", "train", "infer", "export", "anomaly", "eval", "demo"]
+    code = (
+        "import contextlib, io, sys, importlib\n"
+        f"for name in {commands!r}:\n"
+        "    module = importlib.import_module('medgan.cli.' + name)\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        assert module.main(['--help']) == 0, name\n"
+        "    assert 'usage: medgan-' + name in out.getvalue(), name\n"
+        "heavy = sorted(m for m in ('torch', 'monai', 'lightning', 'SimpleITK') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"--help imported {result.stdout.strip()}"
