@@ -171,6 +171,27 @@ NAMED_WINDOWS: dict[str, tuple[float, float]] = {
 }
 
 
+def parse_window(text: str) -> tuple[float, float]:
+    """A window given on a command line, ``chest`` (any :data:`NAMED_WINDOWS` name) or ``CENTER,WIDTH`` in
+    HU, as ``(low, high)`` HU.
+
+    Raises:
+        ConfigError: neither a known name nor two numbers, or a width that is not positive.
+    """
+    if text in NAMED_WINDOWS:
+        center, width = NAMED_WINDOWS[text]
+    else:
+        try:
+            center, width = (float(v) for v in text.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"got '{text}', expected one of {sorted(NAMED_WINDOWS)} or CENTER,WIDTH in HU (e.g. 40,400)"
+            ) from None
+        if width <= 0:
+            raise ConfigError(f"width must be > 0, got {width:g}")
+    return center - width / 2, center + width / 2
+
+
 class DiversityConfig(_Section):
     """Mode-collapse monitor of generative recipes: mean pairwise distance of outputs of a fixed batch."""
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from medgan.cli._common import run_command
 
 PROG = "medgan-anomaly"
-WINDOWS = {"chest": (-600.0, 1500.0), "abdomen": (50.0, 400.0), "head": (40.0, 80.0)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,17 +24,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _window(text: str) -> tuple[float, float]:
-    """``chest`` / ``abdomen`` / ``head`` or ``CENTER,WIDTH`` -> ``(low, high)`` HU."""
-    if text in WINDOWS:
-        centre, width = WINDOWS[text]
-    else:
-        try:
-            centre, width = (float(v) for v in text.split(","))
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"expected {', '.join(WINDOWS)} or CENTER,WIDTH; got '{text}'") from err
-        if width <= 0:
-            raise argparse.ArgumentTypeError(f"window width must be > 0, got '{text}'")
-    return centre - width / 2, centre + width / 2
+    """``chest`` / ``abdomen`` / ``head`` ... or ``CENTER,WIDTH`` -> ``(low, high)`` HU."""
+    from medgan.config import parse_window
+    from medgan.errors import ConfigError
+
+    try:
+        return parse_window(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_runtime(p: argparse.ArgumentParser) -> None:

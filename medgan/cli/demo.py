@@ -109,6 +109,15 @@ def _write_slabs(src: Path, folder: Path) -> list[Path]:
     return paths
 
 
+def _mean_row(csv_path: Path) -> dict[str, float]:
+    """The ``mean`` row of a ``medgan-eval`` CSV, by column name (read back rather than scored twice)."""
+    import csv
+
+    with open(csv_path, newline="") as fh:
+        (mean,) = [row for row in csv.DictReader(fh) if row["case"] == "mean"]
+    return {k: float(v) for k, v in mean.items() if k not in ("case", "slices")}
+
+
 def _figure(low: Path, denoised: Path, full: Path, path: Path, window: tuple[float, float]) -> Path:
     from medgan.data.orientation import reorient
     from medgan.figures import save_panel
@@ -126,7 +135,7 @@ def _body(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     from medgan.cli import convert, infer, prepare, train
     from medgan.cli import eval as eval_cli
-    from medgan.evaluation import evaluate_cases, summarize
+    from medgan.config import parse_window
 
     src = Path(args.input) if args.input else embedded_ct_path()
     out = Path(args.output)
@@ -169,10 +178,10 @@ def _body(argv: Sequence[str] | None) -> int:
     print(f"   ({time.perf_counter() - t:.0f} s)")
 
     t = _step("5/5 medgan-eval in the chest window (ldct-benchmark protocol)")
-    window = (-1350.0, 150.0)
+    window = parse_window("chest")
     _call(eval_cli.main, ["--pred", str(denoised), "--target", str(test_full), "--input", str(test_low),
-                          "--output", str(out / "eval.csv")], "medgan-eval")
-    summary = summarize(evaluate_cases(denoised, test_full, window, inputs=test_low, progress=False))
+                          "--window", "chest", "--output", str(out / "eval.csv")], "medgan-eval")
+    summary = _mean_row(out / "eval.csv")
     figure = _figure(test_low, denoised, test_full, out / "test_slab.png", window)
     print(f"   ({time.perf_counter() - t:.0f} s)")
 

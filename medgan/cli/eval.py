@@ -14,24 +14,15 @@ from pathlib import Path
 from medgan.cli._common import run_command
 from medgan.errors import ConfigError
 
-# ldct-benchmark windows as (center, width); the same names as the training config's validation.window
-WINDOW_NAMES = {"chest": (-600.0, 1500.0), "abdomen": (50.0, 400.0), "head": (40.0, 80.0)}
-
 
 def parse_window(text: str) -> tuple[float, float]:
-    """``chest`` / ``abdomen`` / ``head`` or ``CENTER,WIDTH`` in HU -> ``(low, high)``."""
-    if text in WINDOW_NAMES:
-        center, width = WINDOW_NAMES[text]
-    else:
-        try:
-            center, width = (float(v) for v in text.split(","))
-        except ValueError:
-            raise ConfigError(
-                f"--window: got '{text}', expected one of {sorted(WINDOW_NAMES)} or CENTER,WIDTH in HU (e.g. 40,400)"
-            ) from None
-        if width <= 0:
-            raise ConfigError(f"--window: width must be > 0, got {width}")
-    return center - width / 2, center + width / 2
+    """``--window`` as ``(low, high)`` HU (names and ``CENTER,WIDTH`` as :func:`medgan.config.parse_window`)."""
+    from medgan.config import parse_window as parse
+
+    try:
+        return parse(text)
+    except ConfigError as err:
+        raise ConfigError(f"--window: {err}") from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -34,3 +34,15 @@ def test_demo_replaces_only_its_own_output(tmp_path):
     (ours / "old_run.txt").write_text("stale")
     _prepare_output(ours)  # a second make demo starts afresh
     assert (ours / MARKER).exists() and not (ours / "old_run.txt").exists()
+
+
+def test_demo_reads_the_mean_row_that_medgan_eval_wrote(tmp_path):
+    from medgan.cli.demo import _mean_row
+    from medgan.evaluation import CaseResult, results_csv
+
+    results = [CaseResult("p1", 3, {"psnr": 30.0, "ssim": 0.9, "rmse": 10.0}, {"psnr": 20.0, "ssim": 0.8, "rmse": 30.0}),
+               CaseResult("p2", 5, {"psnr": 32.0, "ssim": 0.7, "rmse": 20.0}, {"psnr": 22.0, "ssim": 0.6, "rmse": 50.0})]
+    path = tmp_path / "eval.csv"
+    path.write_text(results_csv(results))
+    mean = _mean_row(path)
+    assert mean == {"psnr": 31.0, "ssim": 0.8, "rmse": 15.0, "input_psnr": 21.0, "input_ssim": 0.7, "input_rmse": 40.0}

@@ -16,6 +16,7 @@ def test_named_and_numeric_windows():
     assert parse_window("chest") == (-1350.0, 150.0)
     assert parse_window("head") == (0.0, 80.0)
     assert parse_window("40,400") == (-160.0, 240.0)
+    assert parse_window("soft_tissue") == (-160.0, 240.0)  # every name the training config knows
 
 
 def test_cli_writes_csv_refuses_to_overwrite_and_reports_bad_window(tmp_path, capsys):
