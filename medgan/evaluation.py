@@ -85,10 +85,11 @@ def _same_grid(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
 def _slice_metrics(volume: torch.Tensor, target: torch.Tensor, window: tuple[float, float]) -> dict[str, float]:
     from medgan.metrics import windowed_metrics
 
-    # (1, X, Y, Z) -> (Z, 1, X, Y): every axial slice is one image, as in the benchmark
-    pred = volume.as_tensor().permute(3, 0, 1, 2).float() if hasattr(volume, "as_tensor") else volume.permute(3, 0, 1, 2)
-    tgt = target.as_tensor().permute(3, 0, 1, 2).float() if hasattr(target, "as_tensor") else target.permute(3, 0, 1, 2)
-    values = windowed_metrics(pred, tgt, window)
+    def slices(v: torch.Tensor) -> torch.Tensor:
+        # (1, X, Y, Z) -> (Z, 1, X, Y): every axial slice is one image, as in the benchmark
+        return torch.as_tensor(v).float().permute(3, 0, 1, 2)
+
+    values = windowed_metrics(slices(volume), slices(target), window)
     return {k: float(values[k].mean()) for k in METRICS}
 
 
