@@ -225,15 +225,23 @@ def _frames_of(series: list[tuple[Path, Dataset]]) -> list[_Frame]:
                 f"'{file}' has NumberOfFrames {ds.NumberOfFrames} but no PerFrameFunctionalGroupsSequence "
                 "(5200,9230); only enhanced multi-frame images with per-frame geometry are supported"
             )
-        frames.append(_Frame(
-            ds=ds, path=file, frame=None,
-            position=np.asarray(_require(ds, "ImagePositionPatient", "(0020,0032)", file), dtype=np.float64),
-            orientation=np.asarray(_require(ds, "ImageOrientationPatient", "(0020,0037)", file), dtype=np.float64),
-            pixel_spacing=tuple(float(v) for v in _require(ds, "PixelSpacing", "(0028,0030)", file)),
-            slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
-            intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
-        ))
+        frames.append(_frame(ds, file, None, ds, ds, ds, ds, str(file)))
     return frames
+
+
+def _frame(ds: Dataset, file: Path, index: int | None, position: Dataset, orientation: Dataset,
+           measures: Dataset, rescale: Dataset, where: str) -> _Frame:
+    """One frame's geometry and rescale, read from the items that hold them: the dataset itself for a
+    classic image, the functional-group macros of an enhanced one (rescale falling back to the dataset)."""
+    return _Frame(
+        ds=ds, path=file, frame=index,
+        position=np.asarray(_require(position, "ImagePositionPatient", "(0020,0032)", where), dtype=np.float64),
+        orientation=np.asarray(
+            _require(orientation, "ImageOrientationPatient", "(0020,0037)", where), dtype=np.float64),
+        pixel_spacing=tuple(float(v) for v in _require(measures, "PixelSpacing", "(0028,0030)", where)),
+        slope=float(rescale.get("RescaleSlope", ds.get("RescaleSlope", 1.0)) or 1.0),
+        intercept=float(rescale.get("RescaleIntercept", ds.get("RescaleIntercept", 0.0)) or 0.0),
+    )
 
 
 def _group_item(ds: Dataset, per_frame: Dataset, sequence: str) -> Dataset | None:
@@ -264,15 +272,7 @@ def _enhanced_frames(file: Path, ds: Dataset) -> list[_Frame]:
                 f"'{where}' lacks PlanePositionSequence (0020,9113), PlaneOrientationSequence (0020,9116) or "
                 "PixelMeasuresSequence (0028,9110)"
             )
-        frames.append(_Frame(
-            ds=ds, path=file, frame=index,
-            position=np.asarray(_require(position, "ImagePositionPatient", "(0020,0032)", where), dtype=np.float64),
-            orientation=np.asarray(
-                _require(orientation, "ImageOrientationPatient", "(0020,0037)", where), dtype=np.float64),
-            pixel_spacing=tuple(float(v) for v in _require(measures, "PixelSpacing", "(0028,0030)", where)),
-            slope=float(rescale.get("RescaleSlope", ds.get("RescaleSlope", 1.0)) or 1.0),
-            intercept=float(rescale.get("RescaleIntercept", ds.get("RescaleIntercept", 0.0)) or 0.0),
-        ))
+        frames.append(_frame(ds, file, index, position, orientation, measures, rescale, where))
     return frames
 
 
