@@ -12,17 +12,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: the pinned CPU build on these machines (the same pin picks a CUDA build on a GPU box)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,export,bench]"
+	$(PY) -m pip install --quiet -e ".[dev,export,bench,baselines]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# dicom3tools gives dciodvfy (DICOM conformance checks in the tests). Installed when we are root.
+# Debian tools the tests use, installed when we are root: dicom3tools gives dciodvfy (DICOM conformance
+# checks); chromium renders the HTML reports headless. Tests that need a missing tool skip with a reason.
+SYSDEPS := dciodvfy:dicom3tools chromium:chromium
 sysdeps:
-	@command -v dciodvfy >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(SYSDEPS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq dicom3tools >/dev/null; \
-	  else echo "note: dciodvfy not found and not root; the conformance tests will be skipped"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: not root; missing Debian packages:$$missing (the tests that need them will be skipped)"; fi; fi
 
 demo: $(STAMP)
 	$(VENV)/bin/medgan-demo --output demo_out
