@@ -39,8 +39,8 @@ def test_constant_offset_gives_that_rmse_and_input_is_scored_too(tmp_path, phant
     (result,) = evaluate_cases(pred, target, CHEST, inputs=noisy, progress=False)
     assert result.output["rmse"] == pytest.approx(10.0, rel=1e-5)
     assert result.input["rmse"] == pytest.approx(40.0, rel=1e-5)
-    # PSNR in the [0, 1]-scaled chest window: 20 log10(1 / (10 / 1500))
-    assert result.output["psnr"] == pytest.approx(20 * np.log10(1500 / 10), abs=0.01)
+    # PSNR in the chest window scaled to [0, 1] as the benchmark does (width - 1 = 1499 HU per unit)
+    assert result.output["psnr"] == pytest.approx(20 * np.log10(1499 / 10), abs=0.01)
     assert result.input["ssim"] < result.output["ssim"] < 1.0
 
 
