@@ -4,6 +4,13 @@
 skip -> one sub-pixel ×2 stage per factor of two (conv3 -> PixelShuffle -> PReLU) -> 9×9 conv. The
 sub-pixel stages are MONAI's ``SubpixelUpsample`` (which also does 3D pixel shuffle and ICNR init,
 Aitken et al. 2017, against checkerboard artefacts).
+
+Do no harm by construction (``interpolation``, default ``"cubic"``): the net's output is a fixed
+interpolation of its input (:class:`medgan.nets.upsample.InterpolateUp`, bicubic in normalised HU) plus
+the learned correction, and the last conv starts at zero, so the untrained net *is* bicubic up-sampling
+and training only has to learn what bicubic misses (the global residual of VDSR, Kim et al. 2016). A net
+trained on one scanner then degrades towards bicubic, not towards arbitrary intensities, on another.
+``interpolation: none`` is the paper's plain SRResNet.
 """
 
 from __future__ import annotations
@@ -13,7 +20,17 @@ import torch.nn as nn
 from monai.networks.blocks import SubpixelUpsample
 
 from medgan.errors import ConfigError
-from medgan.nets._layers import NORMS, conv, norm_layer, parse_choice, parse_int, parse_spatial_dims
+from medgan.nets._layers import (
+    NORMS,
+    centre_channel,
+    check_residual_channels,
+    conv,
+    norm_layer,
+    parse_choice,
+    parse_int,
+    parse_spatial_dims,
+)
+from medgan.nets.upsample import MODES, InterpolateUp
 
 NAME = "srresnet"
 UPSCALES = (1, 2, 3, 4, 8)
@@ -46,6 +63,9 @@ class SRResNet(nn.Module):
         num_blocks: residual blocks (16 in the paper).
         upscale: 1 (same size, e.g. denoising), 2, 3, 4 or 8; one sub-pixel stage per factor of 2 (or one ×3).
         norm: ``batch`` (paper) or ``none`` (EDSR's choice) or ``instance``.
+        interpolation: ``cubic`` (default) or ``linear``: the output is this interpolation of the input
+            (its centre slice for a 2.5D stack) plus the net's correction, which starts at exactly zero;
+            ``none``: the paper's net, output = the net alone.
 
     Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *(spatial * upscale))``,
     unbounded (no tanh, so the net can reach the ends of the normalised range).
@@ -60,6 +80,7 @@ class SRResNet(nn.Module):
         num_blocks: int = 16,
         upscale: int = 4,
         norm: str = "batch",
+        interpolation: str = "cubic",
     ) -> None:
         super().__init__()
         d = parse_spatial_dims(spatial_dims, NAME)
@@ -68,6 +89,7 @@ class SRResNet(nn.Module):
         ch = parse_int(channels, "channels", NAME)
         num_blocks = parse_int(num_blocks, "num_blocks", NAME, minimum=0)
         norm = parse_choice(norm, "norm", NORMS, NAME)
+        interpolation = parse_choice(interpolation, "interpolation", (*MODES, "none"), NAME)
         if isinstance(upscale, bool) or upscale not in UPSCALES:
             raise ConfigError(f"net '{NAME}': upscale={upscale!r} is not allowed; allowed: {list(UPSCALES)}")
         self.upscale = int(upscale)
@@ -83,8 +105,19 @@ class SRResNet(nn.Module):
             for f in factors
         ])
         self.tail = conv(d)(ch, out_channels, kernel_size=9, padding=4)
+        self.out_channels = out_channels
+        self.base: InterpolateUp | None = None
+        if interpolation != "none":
+            check_residual_channels(in_channels, out_channels, NAME)
+            self.base = InterpolateUp([self.upscale] * d, interpolation)
+            # zero correction at the start: the untrained net is the interpolation itself
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, *spatial)`` -> ``(B, C_out, *(spatial * upscale))``."""
         head = self.head(x)
-        return self.tail(self.upsample(head + self.body(head)))
+        out = self.tail(self.upsample(head + self.body(head)))
+        if self.base is None:
+            return out
+        return self.base(centre_channel(x, self.out_channels)) + out

@@ -1,10 +1,12 @@
-"""SRResNet: upscale factors, paper layout, 3D pixel shuffle."""
+"""SRResNet: upscale factors, paper layout, 3D pixel shuffle, untrained = bicubic."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from medgan.errors import ConfigError
 from medgan.nets import build_net
 
 
@@ -26,3 +28,71 @@ def test_paper_layout() -> None:
 def test_3d_super_resolution() -> None:
     net = build_net({"type": "srresnet", "spatial_dims": 3, "channels": 4, "num_blocks": 1, "upscale": 2})
     assert net(torch.randn(2, 1, 6, 8, 10)).shape == (2, 1, 12, 16, 20)
+
+
+def _bicubic(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Keys' cubic convolution (a = -0.5) along every spatial axis, independently of the net's module.
+
+    Output j samples input coordinate (j + 0.5) / s - 0.5 with replicated borders; the axis is done with
+    explicit index arithmetic (numpy-style gathers), not convolutions.
+    """
+    def keys(t: torch.Tensor) -> torch.Tensor:
+        t = t.abs()
+        return torch.where(t <= 1, 1.5 * t**3 - 2.5 * t**2 + 1,
+                           torch.where(t < 2, -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2, torch.zeros_like(t)))
+
+    for axis in range(2, x.ndim):
+        n = x.shape[axis]
+        pos = (torch.arange(n * s, dtype=torch.float64) + 0.5) / s - 0.5
+        base = pos.floor()
+        out = 0
+        for k in (-1, 0, 1, 2):
+            idx = (base + k).clamp(0, n - 1).long()
+            w = keys(pos - (base + k)).to(x.dtype)
+            shape = [1] * x.ndim
+            shape[axis] = -1
+            out = out + x.index_select(axis, idx) * w.reshape(shape)
+        x = out
+    return x
+
+
+@pytest.mark.parametrize("upscale", [2, 3, 4])
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_untrained_net_is_bicubic_2d(upscale: int, norm: str) -> None:
+    net = build_net({"type": "srresnet", "channels": 4, "num_blocks": 2, "upscale": upscale, "norm": norm})
+    x = torch.randn(2, 1, 9, 12)
+    for mode in (net.train(), net.eval()):  # batch statistics or running ones: the correction is 0 either way
+        assert torch.allclose(mode(x), _bicubic(x, upscale), atol=1e-5)
+
+
+def test_untrained_net_is_bicubic_of_the_centre_slice_in_2_5d() -> None:
+    net = build_net({"type": "srresnet", "in_channels": 3, "channels": 4, "num_blocks": 1, "upscale": 2}).eval()
+    x = torch.randn(1, 3, 8, 10)
+    assert torch.allclose(net(x), _bicubic(x[:, 1:2], 2), atol=1e-5)
+
+
+def test_untrained_net_is_bicubic_3d() -> None:
+    net = build_net({"type": "srresnet", "spatial_dims": 3, "channels": 4, "num_blocks": 1, "upscale": 2}).eval()
+    x = torch.randn(1, 1, 5, 6, 7)
+    assert torch.allclose(net(x), _bicubic(x, 2), atol=1e-5)
+
+
+def test_the_correction_learns_from_the_second_step() -> None:
+    net = build_net({"type": "srresnet", "channels": 4, "num_blocks": 1, "upscale": 2, "norm": "none"})
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, y = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 16, 16)
+    for _ in range(2):
+        opt.zero_grad()
+        F.mse_loss(net(x), y).backward()
+        grads = {n: p.grad.abs().sum().item() for n, p in net.named_parameters()}
+        opt.step()
+    assert all(g > 0 for g in grads.values()), [n for n, g in grads.items() if g == 0]  # zero init does not stall
+
+
+def test_paper_net_without_interpolation_and_channel_check() -> None:
+    net = build_net({"type": "srresnet", "channels": 4, "num_blocks": 1, "upscale": 2, "interpolation": "none"})
+    assert net.base is None and net.tail.weight.abs().sum() > 0
+    with pytest.raises(ConfigError, match="interpolation"):
+        build_net({"type": "srresnet", "interpolation": "lanczos"})
+    with pytest.raises(ConfigError, match="residual"):
+        build_net({"type": "srresnet", "in_channels": 2, "out_channels": 1, "channels": 4, "num_blocks": 1})

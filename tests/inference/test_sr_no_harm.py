@@ -1,0 +1,52 @@
+"""An untrained super-resolution package run by the inferer is bicubic up-sampling of the scan, whatever
+fills the scanner put outside its field of view: the normaliser clips them before the net sees them."""
+
+from __future__ import annotations
+
+import torch
+from monai.data import MetaTensor
+
+from medgan.inference import Predictor
+from medgan.nets import build_net
+from medgan.nets.upsample import interpolate_up
+from medgan.package import make_manifest
+
+WINDOW = {"type": "window", "hu_min": -1024.0, "hu_max": 3071.0, "out_min": -1.0, "out_max": 1.0}
+
+
+def _untrained_sr(spatial_dims: int = 2) -> tuple[dict, dict]:
+    cfg = {"type": "srresnet", "spatial_dims": spatial_dims, "channels": 4, "num_blocks": 1, "upscale": 2}
+    net = build_net(cfg)
+    manifest = make_manifest(recipe="test", nets={"generator": cfg}, infer_net="generator",
+                             spatial_dims=spatial_dims, normalization=WINDOW, scale=2,
+                             input_mode="3d" if spatial_dims == 3 else "2d", patch_size=[8] * spatial_dims)
+    return manifest, {f"generator.{k}": v for k, v in net.state_dict().items()}
+
+
+def _scan(fill: float) -> MetaTensor:
+    torch.manual_seed(0)
+    x, y = torch.meshgrid(torch.arange(24.0), torch.arange(20.0), indexing="ij")
+    inside = ((x - 11.5) ** 2 + (y - 9.5) ** 2) < 9.0**2  # a circular field of view
+    body = (torch.randn(24, 20, 3) * 40 + 40).clamp(-1000, 1500)
+    hu = torch.where(inside[..., None], body, torch.full_like(body, fill))
+    return MetaTensor(hu[None], affine=torch.diag(torch.tensor([0.5, 0.5, 2.0, 1.0], dtype=torch.float64)))
+
+
+def test_untrained_package_is_bicubic_of_the_clipped_scan_for_any_fill() -> None:
+    pred = Predictor(_untrained_sr(), batch_size=2)
+    outputs = {fill: pred.predict(_scan(fill))[0] for fill in (-1024.0, -2048.0, -3024.0)}
+    clipped = _scan(-1024.0)[0].clamp(-1024, 3071)
+    expected = interpolate_up(clipped.permute(2, 0, 1)[:, None].float(), 2)[:, 0].permute(1, 2, 0)
+    for out in outputs.values():
+        assert out.shape == (48, 40, 3)
+        assert torch.allclose(out, expected, atol=0.05)  # HU
+    assert torch.equal(outputs[-3024.0], outputs[-1024.0])
+
+
+def test_untrained_3d_package_is_bicubic() -> None:
+    pred = Predictor(_untrained_sr(3), batch_size=1, roi_size="full")
+    scan = _scan(-3024.0)[:, :, :, :]
+    scan = MetaTensor(scan.as_tensor().repeat(1, 1, 1, 2), affine=scan.affine)  # 6 slices
+    out = pred.predict(scan)[0]
+    clipped = scan[0].as_tensor().clamp(-1024, 3071)
+    assert torch.allclose(out, interpolate_up(clipped[None, None], 2)[0, 0], atol=0.05)
