@@ -31,3 +31,8 @@ class OutputExistsError(MedganError, FileExistsError):
 
 class ModelPackageError(MedganError, ValueError):
     """A model package or checkpoint is missing files, is from an incompatible version, or is malformed."""
+
+
+class OutputError(MedganError, OSError):
+    """An output cannot be written (read-only folder, full disk, name too long, a file where a folder
+    should be); the message names the output and says that nothing was written."""

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medgan.errors import InputError, MissingFileError
+from medgan.errors import InputError
+from medgan.io.scans import is_single_scan
 
 METRICS = ("psnr", "ssim", "rmse")
 #: voxel grids must agree to this many mm (origin and axes) to be compared voxel by voxel
@@ -36,26 +37,11 @@ class CaseResult:
     input: dict[str, float] = field(default_factory=dict)
 
 
-def is_single_scan(path: Path) -> bool:
-    """True for one scan (a file, or a folder that directly holds DICOM files); False for a folder of scans."""
-    from medgan.io.layout import is_dicom_folder
-
-    return path.is_file() or is_dicom_folder(path)
-
-
 def collect_scans(path: str | os.PathLike) -> dict[str, Path]:
     """``{case name: scan path}`` for a single scan (file or DICOM folder) or a folder of scans."""
-    from medgan.io.layout import case_name, discover_cases
+    from medgan.io.scans import find_scans
 
-    p = Path(path)
-    if not p.exists():
-        raise MissingFileError(f"not found: {p}")
-    if is_single_scan(p):
-        return {case_name(p): p}
-    cases = discover_cases(p)
-    if not cases:
-        raise InputError(f"no scans (NIfTI/NRRD/MHA files or DICOM series folders) in {p}")
-    return cases
+    return find_scans(path, "input")
 
 
 def match_cases(pred: Mapping[str, Path], target: Mapping[str, Path],

@@ -7,23 +7,17 @@ half a PNG. matplotlib is used with the non-interactive Agg canvas (no display n
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from medgan.io.atomic import staged_output
+
 
 def _atomic_savefig(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with staged_output(path) as staged:
+        fig.savefig(staged, dpi=100, bbox_inches="tight")
     return path
 
 

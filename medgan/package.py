@@ -20,9 +20,8 @@ Manifest keys (``format_version`` 1):
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import yaml
 
 from medgan import __version__
 from medgan.errors import ModelPackageError, OutputExistsError
+from medgan.io.atomic import staged_output
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -68,7 +68,7 @@ def make_manifest(
 
 def save_model_package(folder: str | os.PathLike, state_dict: dict[str, Any], manifest: dict[str, Any],
                        overwrite: bool = False) -> Path:
-    """Write a package atomically: a temporary sibling folder is filled, re-read, then renamed into place.
+    """Write a package atomically: a temporary sibling folder is filled, re-read, then swapped into place.
 
     Args:
         folder: destination folder (created).
@@ -76,26 +76,23 @@ def save_model_package(folder: str | os.PathLike, state_dict: dict[str, Any], ma
         manifest: from :func:`make_manifest`.
         overwrite: replace an existing package.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     folder = Path(folder)
     if folder.exists() and not overwrite:
         raise OutputExistsError(f"{folder} exists; pass --overwrite to replace it")
     _check_manifest(manifest, folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"medgan_version": __version__})
-        with open(tmp / MANIFEST_FILE, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(manifest, fh, sort_keys=False)
-        load_model_package(tmp)  # re-read before reporting success
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    with staged_output(folder) as staged:
+        staged.mkdir()
+        try:
+            save_file(tensors, str(staged / WEIGHTS_FILE), metadata={"medgan_version": __version__})
+        except SafetensorError as err:  # its I/O failures (a full disk) are not OSError
+            raise OSError(errno.EIO, str(err)) from None
+        (staged / MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+        load_model_package(staged)  # re-read before reporting success
+    # staged_output swaps the new folder in for the old one in one step: the package is never absent
     return folder
 
 

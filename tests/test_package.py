@@ -77,3 +77,23 @@ def test_checkpoint_with_arbitrary_object_is_refused(tmp_path):
     torch.save({"obj": argparse.Namespace(a=1), "hyper_parameters": {}}, path)
     with pytest.raises(ModelPackageError, match="weights_only"):
         load_model_package(path)
+
+
+def test_replacing_a_package_keeps_the_old_one_until_the_new_one_is_whole(tmp_path, monkeypatch):
+    """A failed re-read leaves the old package; a good one swaps in with no moment without a package."""
+    import medgan.package as package
+
+    folder = tmp_path / "m"
+    save_model_package(folder, {"generator.w": torch.zeros(1)}, _manifest())
+
+    def broken(path):
+        raise ModelPackageError(f"{path}: re-read failed")
+
+    monkeypatch.setattr(package, "load_model_package", broken)
+    with pytest.raises(ModelPackageError, match="re-read failed"):
+        save_model_package(folder, {"generator.w": torch.ones(1)}, _manifest(), overwrite=True)
+    monkeypatch.undo()
+    assert load_model_package(folder)[1]["generator.w"].item() == 0.0
+    save_model_package(folder, {"generator.w": torch.ones(1)}, _manifest(), overwrite=True)
+    assert load_model_package(folder)[1]["generator.w"].item() == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]

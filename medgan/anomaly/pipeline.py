@@ -25,7 +25,7 @@ from medgan.anomaly.segmentation_io import safe_name, write_dicom_seg, write_seg
 from medgan.anomaly.thresholds import THRESHOLDS_FILE, ThresholdCalibrator, Thresholds
 from medgan.errors import ConfigError, InputError, MissingFileError, OutputExistsError
 from medgan.io.atomic import staged_output
-from medgan.io.layout import case_name, discover_cases, is_dicom_folder
+from medgan.io.scans import find_scans as io_find_scans
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +37,8 @@ SCORE_COLUMNS = ("case", "score", "threshold", "anomalous", "anomalous_voxels", 
 
 
 def find_scans(path: str | os.PathLike, flag: str = "--input") -> dict[str, Path]:
-    """``{case name: path}`` of one scan (file or DICOM series folder) or of every scan in a folder.
-
-    Raises:
-        MissingFileError: ``path`` does not exist. InputError: a folder without scans.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{flag} {path} does not exist")
-    if path.is_file() or is_dicom_folder(path):
-        return {safe_name(case_name(path)): path}
-    cases: dict[str, Path] = {}
-    for name, scan in discover_cases(path).items():
-        safe = safe_name(name)
-        if safe in cases:
-            raise InputError(f"{flag}: '{cases[safe].name}' and '{scan.name}' both give the output name '{safe}'; "
-                             "rename one")
-        cases[safe] = scan
-    if not cases:
-        raise InputError(f"{flag} {path} holds no scan (volume files or DICOM series folders)")
-    return cases
+    """``{file-name-safe case name: path}`` of one scan or of every scan in a folder (:func:`medgan.io.scans.find_scans`)."""
+    return io_find_scans(path, flag, rename=safe_name)
 
 
 def calibrate(model: Any, normal: str | os.PathLike, *, fpr: float = 0.01, scan_fpr: float | None = None,

@@ -12,8 +12,7 @@ import argparse
 from collections.abc import Sequence
 
 from medgan.cli._common import run_command
-
-FORMATS = ("dicom", "nifti", "nrrd", "mha")  # kept here so --help does not import medgan.io (torch)
+from medgan.io.formats import FORMATS  # paths only: --help stays free of torch
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--series-uid", default=None,
                    help="SeriesInstanceUID to read when the input folder holds several series")
+    p.add_argument("--nan-fill", type=float, default=None, metavar="HU",
+                   help="replace NaN/Inf voxels with this HU (default: refuse an input that has any)")
     p.add_argument("--description", default="medgan-convert",
                    help="SeriesDescription of a DICOM output (default: %(default)s)")
     return p
@@ -50,7 +51,7 @@ def _body(argv: Sequence[str] | None) -> int:
     from medgan.io import output_format, read_volume, write_volume
 
     fmt = output_format(args.output, args.format)  # fail on a contradictory --format before reading
-    volume = read_volume(args.input, series_uid=args.series_uid)
+    volume = read_volume(args.input, series_uid=args.series_uid, nan_fill=args.nan_fill)
     out = write_volume(volume, args.output, fmt, overwrite=args.overwrite, description=args.description)
     spacing = np.linalg.norm(volume.affine.numpy()[:3, :3], axis=0)
     print(

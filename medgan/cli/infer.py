@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Sequence
 
 from medgan.cli._common import run_command
+from medgan.io.formats import FORMATS
 
 PROG = "medgan-infer"
 
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True,
                    help="output file / DICOM series folder for one scan; the output folder for a folder of "
                         "scans (one output per case, named after it). Never inside the input folder")
-    p.add_argument("--format", default="same", choices=["same", "dicom", "nifti", "nrrd", "mha"],
+    p.add_argument("--format", default="same", choices=["same", *FORMATS],
                    help="output format; 'same' keeps the input's (a DICOM series in gives a derived DICOM "
                         "series of the same study out). Default: same")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="runtime (default: torch)")
     p.add_argument("--series-uid", default=None,
                    help="SeriesInstanceUID to use when a DICOM folder holds several series")
+    p.add_argument("--nan-fill", type=float, default=None, metavar="HU",
+                   help="replace NaN/Inf voxels of an input with this HU (default: refuse such inputs)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -68,7 +71,8 @@ def _body(argv: Sequence[str] | None) -> int:
 
     # this rank's cases (RANK/WORLD_SIZE under torchrun); every output is checked before the model loads
     written = run_inference(args.model, args.input, args.output, args.format, overwrite=args.overwrite,
-                            progress=not args.no_progress, series_uid=args.series_uid, device=args.device, batch_size=args.batch_size,
+                            progress=not args.no_progress, series_uid=args.series_uid, nan_fill=args.nan_fill,
+                            device=args.device, batch_size=args.batch_size,
                             overlap=args.overlap, blend=args.blend, roi_size=args.roi_size,
                             backend=args.backend, slab_slices=args.slab_slices)
     for path in written:

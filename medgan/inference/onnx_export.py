@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from medgan.inference.loading import (
     load_generator,
     net_geometry,
 )
+from medgan.io.atomic import staged_output
 from medgan.package import FORMAT_VERSION, REQUIRED_KEYS
 
 DEFAULT_OPSET = 17
@@ -95,16 +95,9 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, opset: int = D
     manifest, net = load_generator(model)
     multiple, scales, _ = net_geometry(net, manifest)
     data = export_bytes(manifest, net, multiple, scales, opset)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        read_onnx(tmp)  # re-read before reporting success
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with staged_output(out) as staged:
+        staged.write_bytes(data)
+        read_onnx(staged)  # re-read before reporting success
     return out
 
 

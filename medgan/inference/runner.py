@@ -16,12 +16,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from medgan.errors import ConfigError, InputError, MissingFileError, OutputExistsError
-from medgan.io.layout import discover_cases, is_dicom_folder, volume_suffix
+from medgan.io.formats import DEFAULT_SUFFIX as EXTENSIONS
+from medgan.io.formats import format_of_name, volume_suffix
+from medgan.io.scans import find_scans, is_single_scan
 
 FORMAT_CHOICES = ("same", "dicom", "nifti", "nrrd", "mha")
-EXTENSIONS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "mha": ".mha", "dicom": ""}
-FORMAT_OF_SUFFIX = {".nii.gz": "nifti", ".nii": "nifti", ".nrrd": "nrrd", ".nhdr": "nrrd", ".mha": "mha",
-                    ".mhd": "mha"}
 
 
 @dataclass(frozen=True)
@@ -31,11 +30,6 @@ class Job:
     input: Path
     output: Path
     format: str
-
-
-def _format_of_output_name(path: Path) -> str | None:
-    name = path.name.lower()
-    return next((f for s, f in FORMAT_OF_SUFFIX.items() if name.endswith(s)), None)
 
 
 def _input_format(path: Path) -> str:
@@ -78,12 +72,10 @@ def plan_jobs(input: str | os.PathLike, output: str | os.PathLike, format: str =
         raise InputError(f"--output {dst} is inside the input folder {src}; choose a path outside it")
     if src.is_file() and dst.exists() and dst.resolve() == src.resolve():
         raise InputError(f"--output {dst} is the input itself; choose another path")
-    if src.is_file() or is_dicom_folder(src):
+    if is_single_scan(src):
         jobs = [_single_job(src, dst, format)]
     else:
-        cases = discover_cases(src)
-        if not cases:
-            raise InputError(f"--input {src} holds no scan (volume files or DICOM series folders)")
+        cases = find_scans(src, "--input")
         jobs = []
         for name, path in cases.items():
             fmt = _input_format(path) if format == "same" else format
@@ -98,7 +90,7 @@ def plan_jobs(input: str | os.PathLike, output: str | os.PathLike, format: str =
 
 
 def _single_job(src: Path, dst: Path, format: str) -> Job:
-    named = _format_of_output_name(dst)
+    named = format_of_name(dst)
     if format == "same":
         fmt = named or _input_format(src)
     else:
@@ -123,7 +115,7 @@ def shard(jobs: Sequence[Job], rank: int | None = None, world_size: int | None =
 
 
 def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: bool = True,
-             series_uid: str | None = None) -> list[Path]:
+             series_uid: str | None = None, nan_fill: float | None = None) -> list[Path]:
     """Read, predict and write every job; returns the written paths (in job order).
 
     Args:
@@ -132,6 +124,7 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
         overwrite: passed to :func:`medgan.io.write_volume`.
         progress: tqdm bar over cases (when more than one) and the predictor's bar over slices.
         series_uid: the SeriesInstanceUID to read when a DICOM folder holds several series.
+        nan_fill: HU for NaN/Inf voxels of an input; ``None`` refuses such inputs.
     """
     import torch
     from monai.data import MetaTensor
@@ -140,7 +133,7 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
 
     written = []
     for job in tqdm(jobs, unit="case", desc="cases", disable=not progress or len(jobs) < 2):
-        volume = read_volume(job.input, series_uid=series_uid)
+        volume = read_volume(job.input, series_uid=series_uid, nan_fill=nan_fill)
         result = predictor.predict(volume)
         # The result carries the input's meta (DICOM headers, source path), which is all the writer needs
         # from the reference; dropping the input's voxels first lowers peak memory by one volume.
@@ -157,7 +150,7 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
 
 def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, format: str = "same",
                   overwrite: bool = False, progress: bool = True, series_uid: str | None = None,
-                  **predictor_kw) -> list[Path]:
+                  nan_fill: float | None = None, **predictor_kw) -> list[Path]:
     """What ``medgan-infer`` does, from Python: plan and check every output, then predict and write.
 
     Args:
@@ -165,6 +158,7 @@ def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, fo
         input, output, format, overwrite: as in :func:`plan_jobs` (this rank's share under ``torchrun``).
         progress: tqdm bars over cases and slices.
         series_uid: the SeriesInstanceUID to read from DICOM folders that hold several series.
+        nan_fill: HU for NaN/Inf voxels of an input; ``None`` refuses such inputs.
         **predictor_kw: ``device``, ``batch_size``, ``overlap``, ``blend``, ``roi_size``, ``backend``,
             ``slab_slices`` of :class:`~medgan.inference.Predictor`.
 
@@ -175,4 +169,5 @@ def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, fo
 
     jobs = plan_jobs(input, output, format, overwrite)
     predictor = Predictor(model, progress=progress, **predictor_kw)
-    return run_jobs(predictor, jobs, overwrite=overwrite, progress=progress, series_uid=series_uid)
+    return run_jobs(predictor, jobs, overwrite=overwrite, progress=progress, series_uid=series_uid,
+                    nan_fill=nan_fill)

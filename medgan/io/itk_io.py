@@ -8,26 +8,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from medgan.errors import InputError
+from medgan.io.formats import SUFFIXES as ITK_SUFFIXES  # noqa: F401 - re-exported
+from medgan.io.formats import format_of_name
+from medgan.io.formats import format_of_name as itk_format_of  # noqa: F401 - re-exported
 from medgan.io.geometry import set_sitk_geometry, sitk_lps_affine, zyx_to_xyz
-
-#: File name endings SimpleITK reads and writes for medgan, longest first, and their format name.
-ITK_SUFFIXES: tuple[tuple[str, str], ...] = (
-    (".nii.gz", "nifti"),
-    (".nii", "nifti"),
-    (".nrrd", "nrrd"),
-    (".nhdr", "nrrd"),
-    (".mha", "mha"),
-    (".mhd", "mha"),
-)
-
-
-def itk_format_of(path: str | Path) -> str | None:
-    """``"nifti" | "nrrd" | "mha"`` from the file name, or ``None`` if it is not an ITK file name."""
-    name = Path(path).name.lower()
-    for suffix, fmt in ITK_SUFFIXES:
-        if name.endswith(suffix):
-            return fmt
-    return None
+from medgan.io.integrity import check_not_empty, nifti_non_finite
 
 
 def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +20,12 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(array, affine_lps)``: ``(X, Y, Z)`` float32 (2D images get Z = 1) and the 4×4 voxel→LPS affine.
+        NaN/±Inf voxels are returned as they are in the file (ITK alone would make them 0 in NIfTI).
+
+    Raises:
+        InputError: unreadable, truncated or empty file, several components per voxel, not 2D/3D.
     """
+    non_finite = nifti_non_finite(Path(path)) if format_of_name(path) == "nifti" else None
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
@@ -54,7 +44,12 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     array = sitk.GetArrayFromImage(image)  # (Z, Y, X) or (Y, X)
     if array.ndim == 2:
         array = array[None]
-    return zyx_to_xyz(array, np.float32), affine
+    check_not_empty(array.shape, path)
+    array = zyx_to_xyz(array, np.float32)
+    if non_finite is not None:
+        mask, values = non_finite
+        array[mask.reshape(array.shape)] = values
+    return array, affine
 
 
 def write_itk(array: np.ndarray, affine_lps: np.ndarray, path: Path) -> None:

@@ -8,7 +8,8 @@ A prepared dataset is::
       val/source/<case>     val/target/<case>
       test/source/<case>    test/target/<case>
 
-A case is one volume file (``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``, ``.mhd``) or one DICOM series folder;
+A case is one volume file (``.nii.gz``, ``.nii``, ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd``: :mod:`medgan.io.formats`)
+or one DICOM series folder (:mod:`medgan.io.scans`);
 its name is the file name without the extension (or the folder name). ``source`` holds the degraded
 domain (low dose, low resolution), ``target`` the clean one. Paired recipes match the two piles by case
 name; unpaired ones do not need to.
@@ -23,7 +24,6 @@ import math
 import os
 import random
 import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,76 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from medgan.errors import ConfigError, InputError, MissingFileError
+from medgan.io.atomic import atomic_write
+from medgan.io.formats import VOLUME_SUFFIXES, volume_suffix  # noqa: F401 - re-exported
+from medgan.io.scans import case_name, discover_cases, is_dicom_file, is_dicom_folder  # noqa: F401 - re-exported
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 ROLES: tuple[str, ...] = ("source", "target")
 MANIFEST_NAME = "dataset.json"
-# Longest first so that ".nii.gz" wins over ".gz"-less matches.
-VOLUME_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 # TCIA LDCT-and-Projection-data patients are C/L/N + 3 digits (chest, abdomen "liver", head "neuro").
 TCIA_PATIENT = re.compile(r"^([CLN]\d{3})(?:$|[^0-9])")
 DEFAULT_PATIENT_REGEX = r"^([^_]+)"
-
-
-def volume_suffix(path: str | os.PathLike) -> str | None:
-    """The recognised volume extension of ``path`` (``".nii.gz"`` ...), or ``None``."""
-    name = Path(path).name.lower()
-    return next((s for s in VOLUME_SUFFIXES if name.endswith(s)), None)
-
-
-def is_dicom_file(path: Path) -> bool:
-    """True for a ``.dcm`` file or any file with the DICOM preamble (``DICM`` at byte 128)."""
-    if path.suffix.lower() == ".dcm":
-        return True
-    try:
-        with path.open("rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def is_dicom_folder(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a folder that directly holds at least one DICOM file (a series folder)."""
-    p = Path(path)
-    return p.is_dir() and any(f.is_file() and is_dicom_file(f) for f in p.iterdir())
-
-
-def case_name(path: str | os.PathLike) -> str:
-    """The case name of a volume file or DICOM folder: its name without the volume extension."""
-    p = Path(path)
-    suffix = volume_suffix(p)
-    return p.name[: -len(suffix)] if suffix else p.name
-
-
-def discover_cases(folder: str | os.PathLike) -> dict[str, Path]:
-    """The cases directly inside ``folder``: ``{case name: path}``, sorted by name.
-
-    Volume files and DICOM series folders count; hidden entries and ``.raw``/``.zraw`` data files of
-    ``.mhd`` headers are ignored.
-
-    Raises:
-        MissingFileError: ``folder`` does not exist.
-        InputError: ``folder`` is not a folder, or two entries give the same case name.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise MissingFileError(f"input folder not found: {root}")
-    if not root.is_dir():
-        raise InputError(f"expected a folder of scans, got a file: {root}")
-    cases: dict[str, Path] = {}
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if not ((entry.is_file() and volume_suffix(entry)) or is_dicom_folder(entry)):
-            continue
-        name = case_name(entry)
-        if name in cases:
-            raise InputError(
-                f"two inputs give the case name '{name}': {cases[name].name} and {entry.name} in {root}"
-            )
-        cases[name] = entry
-    return dict(sorted(cases.items()))
 
 
 def patient_of(case: str, patient_regex: str | None = None) -> str:
@@ -215,15 +155,7 @@ def case_entries(
 def write_manifest(root: str | os.PathLike, manifest: Mapping[str, Any]) -> Path:
     """Write ``root/dataset.json`` atomically (temporary sibling, then rename)."""
     path = Path(root) / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".dataset.", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(manifest, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return path
 
 
@@ -233,7 +165,9 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     if not isinstance(data, dict):

@@ -15,8 +15,10 @@ from monai.transforms import MapTransform
 
 from medgan.errors import InputError, MissingFileError
 from medgan.io.dicom_read import read_dicom
+from medgan.io.formats import DICOM_SUFFIXES, VOLUME_SUFFIXES, format_of_name
 from medgan.io.geometry import lps_to_ras
-from medgan.io.itk_io import ITK_SUFFIXES, itk_format_of, read_itk
+from medgan.io.integrity import check_nan_fill, fill_non_finite
+from medgan.io.itk_io import read_itk
 
 
 def detect_format(path: str | Path) -> str:
@@ -31,24 +33,25 @@ def detect_format(path: str | Path) -> str:
         raise MissingFileError(f"input '{path}' does not exist")
     if path.is_dir():
         return "dicom"
-    fmt = itk_format_of(path)
+    fmt = format_of_name(path)
     if fmt is not None:
         return fmt
     with open(path, "rb") as fh:
         head = fh.read(132)
-    if head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".dicom", ".ima", ""):
+    if head[128:132] == b"DICM" or path.suffix.lower() in (*DICOM_SUFFIXES, ""):
         return "dicom"
-    allowed = ", ".join(s for s, _ in ITK_SUFFIXES)
+    allowed = ", ".join(VOLUME_SUFFIXES)
     raise InputError(f"input '{path}' is not a supported format: expected a DICOM file/folder or {allowed}")
 
 
-def read_volume(path: str | Path, series_uid: str | None = None) -> MetaTensor:
+def read_volume(path: str | Path, series_uid: str | None = None, nan_fill: float | None = None) -> MetaTensor:
     """Read a CT volume.
 
     Args:
         path: a DICOM series folder, a single DICOM file, an enhanced multi-frame DICOM file, or a
             ``.nii``/``.nii.gz``/``.nrrd``/``.nhdr``/``.mha``/``.mhd`` file.
         series_uid: SeriesInstanceUID to pick when a DICOM folder holds several series.
+        nan_fill: HU to put in place of NaN/±Inf voxels; ``None`` (default) refuses a volume that has any.
 
     Returns:
         ``(1, X, Y, Z)`` float32 HU (X = DICOM column / ITK x, Y = row, Z = slice; a 2D image has Z = 1).
@@ -57,9 +60,12 @@ def read_volume(path: str | Path, series_uid: str | None = None) -> MetaTensor:
         (:class:`medgan.io.DicomHeaders`, one header per slice in z order) and ``series_uid``.
 
     Raises:
-        MissingFileError, InputError: see :func:`detect_format` and :func:`medgan.io.dicom_read.read_dicom`.
+        MissingFileError, InputError: see :func:`detect_format` and :func:`medgan.io.dicom_read.read_dicom`;
+        also NaN/±Inf voxels without ``nan_fill``, a truncated or empty (0-slice) file.
+        ConfigError: a non-finite ``nan_fill``.
     """
     path = Path(path)
+    check_nan_fill(nan_fill)
     fmt = detect_format(path)
     extra: dict[str, Any] = {}
     if fmt == "dicom":
@@ -70,6 +76,7 @@ def read_volume(path: str | Path, series_uid: str | None = None) -> MetaTensor:
         if series_uid is not None:
             raise InputError(f"series_uid applies to DICOM input only; '{path}' is {fmt}")
         array, affine_lps = read_itk(path)
+    array = fill_non_finite(array, path, nan_fill)
     return _to_meta_tensor(array, lps_to_ras(affine_lps), path, fmt, extra)
 
 
@@ -96,11 +103,13 @@ class DicomSeriesReader(ImageReader):
 
     Args:
         series_uid: SeriesInstanceUID to pick in folders that hold several series.
+        nan_fill: HU for NaN/±Inf voxels (float pixel data); ``None`` refuses them.
     """
 
-    def __init__(self, series_uid: str | None = None) -> None:
+    def __init__(self, series_uid: str | None = None, nan_fill: float | None = None) -> None:
         super().__init__()
         self.series_uid = series_uid
+        self.nan_fill = check_nan_fill(nan_fill)
 
     def verify_suffix(self, filename: Any) -> bool:
         names = filename if isinstance(filename, (list, tuple)) else [filename]
@@ -113,7 +122,9 @@ class DicomSeriesReader(ImageReader):
         names = data if isinstance(data, (list, tuple)) else [data]
         if len(names) != 1:
             raise InputError(f"DicomSeriesReader reads one series folder or file at a time, got {len(names)}")
-        return read_dicom(Path(names[0]), kwargs.get("series_uid", self.series_uid))
+        volume = read_dicom(Path(names[0]), kwargs.get("series_uid", self.series_uid))
+        fill_non_finite(volume.array, names[0], self.nan_fill)
+        return volume
 
     def get_data(self, img: Any) -> tuple[np.ndarray, dict]:
         affine = lps_to_ras(img.affine_lps)
@@ -138,16 +149,18 @@ class LoadCTd(MapTransform):
     Args:
         keys: keys of the paths to load.
         series_uid: SeriesInstanceUID to pick in folders that hold several series.
+        nan_fill: HU for NaN/±Inf voxels; ``None`` refuses them.
         allow_missing_keys: skip absent keys instead of raising.
     """
 
-    def __init__(self, keys: KeysCollection, series_uid: str | None = None, allow_missing_keys: bool = False
-                 ) -> None:
+    def __init__(self, keys: KeysCollection, series_uid: str | None = None, nan_fill: float | None = None,
+                 allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.series_uid = series_uid
+        self.nan_fill = check_nan_fill(nan_fill)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[key] = read_volume(d[key], self.series_uid)
+            d[key] = read_volume(d[key], self.series_uid, self.nan_fill)
         return d

@@ -16,11 +16,11 @@ from medgan.errors import ConfigError, InputError
 from medgan.io.atomic import check_output, staged_output
 from medgan.io.dicom_read import read_dicom
 from medgan.io.dicom_series import write_ct_series
+from medgan.io.formats import FORMATS, format_of_name, suffixes_of
 from medgan.io.geometry import grid_from_affine, ras_to_lps
 from medgan.io.headers import DicomHeaders
-from medgan.io.itk_io import ITK_SUFFIXES, itk_format_of, read_itk, write_itk
+from medgan.io.itk_io import read_itk, write_itk
 
-FORMATS = ("dicom", "nifti", "nrrd", "mha")
 KINDS = ("ct", "map")
 _GEOMETRY_ATOL_MM = 1e-4
 
@@ -36,14 +36,14 @@ def output_format(path: str | Path, format: str | None = None) -> str:
     Raises:
         ConfigError: unknown ``format`` or one that contradicts the extension.
     """
-    from_name = itk_format_of(path) or "dicom"
+    from_name = format_of_name(path) or "dicom"
     if format is None:
         return from_name
     fmt = format.lower()
     if fmt not in FORMATS:
         raise ConfigError(f"format: got '{format}', allowed: {', '.join(FORMATS)}")
     if fmt != from_name:
-        suffixes = [s for s, f in ITK_SUFFIXES if f == fmt] or ["no image extension (a folder)"]
+        suffixes = suffixes_of(fmt) or ("no image extension (a folder)",)
         raise ConfigError(
             f"format '{fmt}' does not match output '{path}' (read as {from_name}); for {fmt} use "
             f"{' or '.join(suffixes)}"

@@ -51,3 +51,65 @@ def test_check_output(tmp_path):
     for output, source in ((series, series / "001.dcm"), (series / "sub", series), (existing, existing)):
         with pytest.raises(InputError, match="would overwrite the input"):
             check_output(output, overwrite=True, inputs=[source])
+
+
+def test_atomic_write_and_output_errors_name_the_path(tmp_path):
+    import os
+
+    from medgan.errors import OutputError
+    from medgan.io.atomic import atomic_write
+
+    assert atomic_write(tmp_path / "a.json", "{}\n").read_text() == "{}\n"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=r"cannot write '.*file/x.nrrd'.*nothing was written"):
+        atomic_write(blocker / "x.nrrd", b"data")
+    with pytest.raises(OutputError, match="File name too long"):
+        atomic_write(tmp_path / ("n" * 300 + ".nrrd"), b"data")
+    if os.geteuid() != 0:  # root writes into read-only folders
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        try:
+            with pytest.raises(OutputError, match="read-only folder"):
+                atomic_write(locked / "x.nrrd", b"data")
+        finally:
+            locked.chmod(0o755)
+        assert list(locked.iterdir()) == []
+
+
+def test_a_full_disk_inside_the_writer_leaves_nothing(tmp_path):
+    import errno
+
+    from medgan.errors import OutputError
+
+    with pytest.raises(OutputError, match=r"'.*x.nrrd': No space left on device"), staged_output(tmp_path / "x.nrrd") as s:
+        s.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_is_swapped_in_without_ever_being_absent(tmp_path, monkeypatch):
+    """The old folder stays in place until the new one is: no rename step finds the target missing."""
+    import medgan.io.atomic as atomic
+
+    probe_a, probe_b = tmp_path / "probe_a", tmp_path / "probe_b"
+    probe_a.mkdir()
+    probe_b.mkdir()
+    if not atomic._exchange(probe_a, probe_b):
+        pytest.skip("this system cannot swap two paths in one step")
+    target = tmp_path / "package"
+    target.mkdir()
+    (target / "old").write_text("old")
+    real_replace = atomic.os.replace
+
+    def checked_replace(src, dst):
+        assert target.exists(), "the package was absent during the replacement"
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", checked_replace)
+    with staged_output(target) as staged:
+        staged.mkdir()
+        (staged / "new").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["package", "probe_a", "probe_b"]
