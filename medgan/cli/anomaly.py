@@ -11,16 +11,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from medgan.cli._common import ArgumentParser as _Parser
 from medgan.cli._common import run_command
 
 PROG = "medgan-anomaly"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit 2), like every other user error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _window(text: str) -> tuple[float, float]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 from medgan.io.formats import FORMATS  # paths only: --help stays free of torch
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="medgan-convert",
         description="Convert a CT volume between DICOM, NIfTI, NRRD and MHA. HU stay exact (int16), spacing, "
         "origin and orientation are kept; a DICOM output is a new series (of the source study when the "

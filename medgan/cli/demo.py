@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 from medgan.errors import InputError, OutputExistsError
 
 MARKER = ".medgan-demo"
@@ -45,7 +45,7 @@ def embedded_ct_path() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="medgan-demo",
         description="Prepare, train, infer and evaluate a low-dose -> full-dose CycleGAN on the chest CT that "
         "ships in slicerio (a few CPU minutes).",

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 from medgan.errors import ConfigError
 
 
@@ -26,7 +26,7 @@ def parse_window(text: str) -> tuple[float, float]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="medgan-eval",
         description="Score output scans against target scans: SSIM and PSNR in an HU window scaled to [0, 1], "
         "RMSE in HU on [-1024, 1900] (ldct-benchmark protocol); per slice, averaged per case, then over cases.",

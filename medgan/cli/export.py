@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 
 PROG = "medgan-export"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                                 epilog="Exit codes: 0 ok, 2 bad model/arguments, 1 unexpected failure.")
     p.add_argument("--model", required=True, help="model package folder (model.safetensors + medgan.yaml) or .ckpt")
     p.add_argument("--onnx", required=True, help="output .onnx file")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 from medgan.io.formats import FORMATS
 
 PROG = "medgan-infer"
@@ -30,7 +30,7 @@ def _roi(text: str) -> str | list[int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
         epilog="Exit codes: 0 ok, 2 bad input/model/arguments (one line on stderr), 1 unexpected failure.",
     )

@@ -20,14 +20,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 from medgan.errors import ConfigError, MissingFileError, OutputExistsError
 
 PROG = "medgan-simulate"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--input", required=True, help="full-dose scan: DICOM series folder/file, .nii(.gz), .nrrd, .mha")

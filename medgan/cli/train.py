@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from medgan.cli._common import run_command
+from medgan.cli._common import ArgumentParser, run_command
 
 EPILOG = """\
 overrides: any config key as key.sub=value; values are YAML (lists [64,64], floats 1e-4, true/false, null).
@@ -23,7 +23,7 @@ See docs/configuration.md for every key and docs/training.md for multi-GPU and S
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="medgan-train", description="Train a medgan recipe from a YAML config, with key.sub=value overrides.",
+    p = ArgumentParser(prog="medgan-train", description="Train a medgan recipe from a YAML config, with key.sub=value overrides.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("--resume", action="store_true",
