@@ -3,6 +3,13 @@
 Layer for layer the ``ResnetGenerator`` of the authors' pytorch-CycleGAN-and-pix2pix code
 (``models/networks.py``), so that the 9-block, 64-channel, 3->3 channel net has their 11,378,179
 parameters; generalised to 3D by swapping the conv / norm / padding classes.
+
+``residual=True`` turns it into a correction net for denoising: output = input + the net's output, no
+tanh, and the last convolution starts at zero, so the untrained generator is exactly the identity and
+training moves away from the input only as far as the losses ask. Learning the correction rather than the
+image is how CT denoisers are built (RED-CNN's shortcut, DnCNN's noise prediction); the zero start is the
+zero-initialised last layer of a residual branch of Goyal et al. 2017 (arXiv:1706.02677) and Fixup
+(Zhang, Dauphin and Ma, ICLR 2019).
 """
 
 from __future__ import annotations
@@ -10,9 +17,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from medgan.errors import ConfigError
 from medgan.nets._layers import (
     NORMS,
     PADDINGS,
+    centre_channel,
+    check_residual_channels,
     conv,
     conv_bias,
     conv_transpose,
@@ -63,9 +73,12 @@ class ResnetGenerator(nn.Module):
         norm: ``instance`` (CycleGAN), ``batch`` or ``none``.
         dropout: dropout probability inside the residual blocks (reference: 0.5 if ``use_dropout``).
         padding_type: ``reflect`` (reference), ``replicate`` or ``zero``.
+        residual: add the input (its centre slice for a 2.5D stack) to the output, drop the tanh and
+            zero the last convolution, so the untrained net is the identity (default ``False``: the
+            reference net).
 
     Input ``(B, in_channels, *spatial)`` normalised, each spatial size divisible by 4; output
-    ``(B, out_channels, *spatial)`` in [-1, 1].
+    ``(B, out_channels, *spatial)``: in [-1, 1] (tanh), or unbounded with ``residual``.
     """
 
     def __init__(
@@ -78,6 +91,7 @@ class ResnetGenerator(nn.Module):
         norm: str = "instance",
         dropout: float = 0.0,
         padding_type: str = "reflect",
+        residual: bool = False,
     ) -> None:
         super().__init__()
         d = parse_spatial_dims(spatial_dims, NAME)
@@ -88,6 +102,12 @@ class ResnetGenerator(nn.Module):
         norm = parse_choice(norm, "norm", NORMS, NAME)
         dropout = parse_float(dropout, "dropout", NAME, 0.0, 1.0)
         padding_type = parse_choice(padding_type, "padding_type", PADDINGS, NAME)
+        if not isinstance(residual, bool):
+            raise ConfigError(f"net '{NAME}': residual must be true or false, got {residual!r}")
+        if residual:
+            check_residual_channels(in_channels, out_channels, NAME)
+        self.residual = residual
+        self.out_channels = out_channels
         bias = conv_bias(norm)
 
         pads, p = pad_layer(padding_type, d, 3)
@@ -115,9 +135,17 @@ class ResnetGenerator(nn.Module):
                 nn.ReLU(True),
             ]
         pads, p = pad_layer(padding_type, d, 3)
-        layers += [*pads, conv(d)(ch, out_channels, kernel_size=7, padding=p), nn.Tanh()]
+        last = conv(d)(ch, out_channels, kernel_size=7, padding=p)
+        layers += [*pads, last]
+        if residual:
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        else:
+            layers.append(nn.Tanh())
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``, tanh range."""
+        """``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``: tanh range, or input + correction."""
+        if self.residual:
+            return centre_channel(x, self.out_channels) + self.model(x)
         return self.model(x)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from medgan.errors import ConfigError
 from medgan.nets import build_net
 
 
@@ -52,3 +54,34 @@ def test_state_dict_keys_follow_the_reference_layout() -> None:
                 "model.22.weight", "model.26.weight", "model.26.bias"}
     expected |= {f"model.{i}.conv_block.{j}.{p}" for i in range(10, 19) for j in (1, 5) for p in ("weight", "bias")}
     assert keys == expected | {k.replace("weight", "bias") for k in expected}
+
+
+def test_residual_generator_starts_as_the_exact_identity_and_then_learns() -> None:
+    net = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 1, "residual": True})
+    x = 3 * torch.randn(2, 1, 16, 20)  # beyond tanh's range: a residual net must not squash it
+    assert torch.equal(net(x), x)
+    assert not any(isinstance(m, torch.nn.Tanh) for m in net.modules())
+    # the zero last layer still gets a gradient, so one step moves the net off the identity
+    loss = (net(x) - 0.5 * x).pow(2).mean()
+    loss.backward()
+    last = net.model[-1]
+    assert last.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        last.weight -= 0.1 * last.weight.grad
+    assert not torch.equal(net(x), x)
+
+
+def test_residual_generator_keeps_the_reference_state_dict_keys_and_takes_a_2_5d_stack() -> None:
+    plain = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 1})
+    residual = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 1, "residual": True})
+    assert set(plain.state_dict()) == set(residual.state_dict())
+    stack = build_net({"type": "resnet_generator", "in_channels": 3, "channels": 4, "n_blocks": 1, "residual": True})
+    x = torch.randn(1, 3, 16, 16)
+    assert torch.equal(stack(x), x[:, 1:2])  # the centre slice
+
+
+def test_residual_generator_refuses_channels_it_cannot_add_and_non_bool() -> None:
+    with pytest.raises(ConfigError, match="residual learning needs"):
+        build_net({"type": "resnet_generator", "in_channels": 2, "out_channels": 1, "residual": True})
+    with pytest.raises(ConfigError, match="residual must be true or false"):
+        build_net({"type": "resnet_generator", "residual": "yes"})
