@@ -4,6 +4,7 @@ Subcommands:
   ldct       full-dose scans -> simulated low-dose / full-dose pairs (projection-domain noise)
   tcia-ldct  the TCIA "LDCT-and-Projection-data" image series -> real low-dose / full-dose pairs
   sr         scans -> low-resolution / original pairs for super-resolution
+  unpaired   a pile of low-dose scans + a pile of full-dose scans of other patients (CycleGAN)
   check      validate an existing dataset folder (matching pairs, no patient in two splits)
 
 Every subcommand splits by patient (no patient in two splits), writes dataset.json, and prints the
@@ -59,7 +60,7 @@ def _patient(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{ldct,tcia-ldct,sr,check}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{ldct,tcia-ldct,sr,unpaired,check}")
 
     ldct = sub.add_parser("ldct", help="simulate low-dose scans from full-dose ones", description=_LDCT)
     _common(ldct, "0.7,0.15,0.15")
@@ -105,9 +106,29 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument(
         "--noise", type=float, default=0.0, metavar="HU", help="add white noise of this std (HU; default 0)"
     )
+    unpaired = sub.add_parser("unpaired", help="two piles of scans, different patients", description=_UNPAIRED)
+    unpaired.add_argument("--low", required=True, help="folder of low-dose scans")
+    unpaired.add_argument("--full", required=True, help="folder of full-dose scans of other patients")
+    unpaired.add_argument(
+        "--pairs", default=None, help="a prepared paired dataset whose val/test pairs become val/test (optional)"
+    )
+    unpaired.add_argument("--output", required=True, help="dataset folder to create")
+    unpaired.add_argument(
+        "--split", default="0.8,0.1,0.1", help="train,val,test fractions of each pile's patients (default 0.8,0.1,0.1)"
+    )
+    unpaired.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    unpaired.add_argument("--format", default="same", choices=FORMATS, help="output format (default same)")
+    unpaired.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    unpaired.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _patient(unpaired)
     return parser
 
 
+_UNPAIRED = (
+    "Build an unpaired dataset: low-dose scans (--low) and full-dose scans of other patients (--full), each pile "
+    "split by patient into source / target. A patient in both piles is refused. --pairs adds the val/test pairs "
+    "of a prepared paired dataset, so training also reports paired metrics."
+)
 _LDCT = (
     "Simulate low-dose CT from full-dose scans in the projection domain (Poisson + electronic noise, FBP) and "
     "write paired source (low dose) / target (full dose) cases, split by patient."
@@ -151,6 +172,11 @@ def _body(argv: Sequence[str] | None) -> int:
             patient_regex=args.patient_regex,
             **common,
         )
+    elif args.command == "unpaired":
+        from medgan.data.unpaired import prepare_unpaired
+
+        out = prepare_unpaired(args.low, args.full, args.output, pairs=args.pairs,
+                               patient_regex=args.patient_regex, **common)
     elif args.command == "tcia-ldct":
         out = prepare.prepare_tcia(args.input, args.output, **common)
     else:
