@@ -5,11 +5,11 @@ skip -> one sub-pixel ×2 stage per factor of two (conv3 -> PixelShuffle -> PReL
 sub-pixel stages are MONAI's ``SubpixelUpsample`` (which also does 3D pixel shuffle and ICNR init,
 Aitken et al. 2017, against checkerboard artefacts).
 
-Do no harm by construction (``interpolation``, default ``"cubic"``): the net's output is a fixed
-interpolation of its input (:class:`medgan.nets.upsample.InterpolateUp`, bicubic in normalised HU) plus
-the learned correction, and the last conv starts at zero, so the untrained net *is* bicubic up-sampling
-and training only has to learn what bicubic misses (the global residual of VDSR, Kim et al. 2016). A net
-trained on one scanner then degrades towards bicubic, not towards arbitrary intensities, on another.
+Do no harm by construction (``interpolation``, default ``"bspline"``): the net's output is a fixed
+interpolation of its input (:class:`medgan.nets.upsample.InterpolateUp`, cubic B-spline in normalised HU)
+plus the learned correction, and the last conv starts at zero, so the untrained net *is* B-spline
+up-sampling and training only has to learn what the interpolation misses (the global residual of VDSR, Kim et al. 2016). A net
+trained on one scanner then falls back towards interpolation, not towards arbitrary intensities, on another.
 ``interpolation: none`` is the paper's plain SRResNet.
 """
 
@@ -63,7 +63,7 @@ class SRResNet(nn.Module):
         num_blocks: residual blocks (16 in the paper).
         upscale: 1 (same size, e.g. denoising), 2, 3, 4 or 8; one sub-pixel stage per factor of 2 (or one ×3).
         norm: ``batch`` (paper) or ``none`` (EDSR's choice) or ``instance``.
-        interpolation: ``cubic`` (default) or ``linear``: the output is this interpolation of the input
+        interpolation: ``bspline`` (default), ``cubic`` (Keys) or ``linear``: the output is this interpolation of the input
             (its centre slice for a 2.5D stack) plus the net's correction, which starts at exactly zero;
             ``none``: the paper's net, output = the net alone.
 
@@ -80,7 +80,7 @@ class SRResNet(nn.Module):
         num_blocks: int = 16,
         upscale: int = 4,
         norm: str = "batch",
-        interpolation: str = "cubic",
+        interpolation: str = "bspline",
     ) -> None:
         super().__init__()
         d = parse_spatial_dims(spatial_dims, NAME)

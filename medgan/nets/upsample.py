@@ -7,6 +7,13 @@ those of ``F.interpolate(..., align_corners=False)`` and of :func:`medgan.infere
 output voxel ``j`` sits at input coordinate ``(j + 0.5) / s - 0.5``, so output and input share their outer
 faces. Borders repeat the edge voxel, as PyTorch's bicubic does.
 
+``"bspline"`` is cubic B-spline interpolation (Unser 1999): the samples are first turned into B-spline
+coefficients (the inverse of the filter ``[1, 4, 1] / 6``, an impulse response ``√3 · z^|k|`` with
+``z = √3 - 2``) and the coefficients are then weighted by the cubic B-spline; both steps are folded into
+one FIR filter per phase, cut at ±10 taps where ``|z|^10 < 2e-6``. It interpolates too, and in Thévenaz, Blu
+and Unser's comparison ("Interpolation revisited", IEEE TMI 2000) it is clearly more accurate than cubic
+convolution on smooth images such as CT.
+
 ``"cubic"`` is Keys' cubic convolution (Keys 1981) with ``a = -0.5``, the one that reproduces quadratics
 (MATLAB's ``imresize`` and PIL use it); PyTorch and OpenCV use ``a = -0.75`` (sharper, but it does not
 even reproduce a linear ramp). With ``a = -0.75`` and equal factors in 2D this module equals
@@ -24,14 +31,26 @@ import torch.nn.functional as F
 
 from medgan.errors import ConfigError
 
-MODES = ("cubic", "linear")
+MODES = ("bspline", "cubic", "linear")
+BSPLINE_POLE = 3**0.5 - 2
+BSPLINE_REACH = 10  # taps on each side of the cardinal B-spline filter
 KEYS_A = -0.5  # Keys (1981); PyTorch's upsample_bicubic2d uses -0.75
+
+
+def _bspline3(t: float) -> float:
+    t = abs(t)
+    if t < 1:
+        return 2 / 3 - t**2 + t**3 / 2
+    return (2 - t) ** 3 / 6 if t < 2 else 0.0
 
 
 def _kernel(mode: str, t: float, a: float) -> float:
     t = abs(t)
     if mode == "linear":
         return max(0.0, 1.0 - t)
+    if mode == "bspline":  # the cardinal cubic spline: prefilter (sqrt(3) z^|m|) then the B-spline
+        reach = BSPLINE_REACH + 2
+        return sum(3**0.5 * BSPLINE_POLE ** abs(m) * _bspline3(t - m) for m in range(-reach, reach + 1))
     if t <= 1:
         return (a + 2) * t**3 - (a + 3) * t**2 + 1
     if t < 2:
@@ -40,18 +59,20 @@ def _kernel(mode: str, t: float, a: float) -> float:
 
 
 def phase_filters(mode: str, factor: int, a: float = KEYS_A) -> torch.Tensor:
-    """``(factor, 1, 5)`` float64 weights: output phase ``r`` of input voxel ``i`` from inputs ``i-2 .. i+2``.
+    """``(factor, 1, 2R+1)`` float64 weights: output phase ``r`` of input voxel ``i`` from inputs ``i-R .. i+R``
+    (``R`` = 2, or :data:`BSPLINE_REACH` for ``"bspline"``).
 
     Output ``j = factor·i + r`` samples input coordinate ``i + (r + 0.5) / factor - 0.5``; each row sums to 1.
     """
     if mode not in MODES:
         raise ConfigError(f"interpolation: got {mode!r}, allowed: {', '.join(MODES)}")
-    taps = torch.zeros(factor, 1, 5, dtype=torch.float64)
+    reach = BSPLINE_REACH if mode == "bspline" else 2
+    taps = torch.zeros(factor, 1, 2 * reach + 1, dtype=torch.float64)
     for r in range(factor):
         offset = (r + 0.5) / factor - 0.5
-        for k in range(-2, 3):
-            taps[r, 0, k + 2] = _kernel(mode, offset - k, a)
-    return taps
+        for k in range(-reach, reach + 1):
+            taps[r, 0, k + reach] = _kernel(mode, offset - k, a)
+    return taps / taps.sum(-1, keepdim=True)
 
 
 def upsample_axis(x: torch.Tensor, filters: torch.Tensor, axis: int) -> torch.Tensor:
@@ -59,9 +80,10 @@ def upsample_axis(x: torch.Tensor, filters: torch.Tensor, axis: int) -> torch.Te
     factor = filters.shape[0]
     if factor == 1:
         return x
+    reach = filters.shape[-1] // 2
     moved = x.movedim(axis, -1)
     lead, n = moved.shape[:-1], moved.shape[-1]
-    lines = F.pad(moved.reshape(-1, 1, n), (2, 2), mode="replicate")
+    lines = F.pad(moved.reshape(-1, 1, n), (reach, reach), mode="replicate")
     out = F.conv1d(lines, filters.to(lines.dtype))  # (L, factor, n): phase r of every input voxel
     out = out.transpose(1, 2).reshape(*lead, n * factor)
     return out.movedim(-1, axis)
@@ -72,12 +94,12 @@ class InterpolateUp(nn.Module):
 
     Args:
         factors: one integer >= 1 per spatial axis (2 or 3 of them).
-        mode: ``"cubic"`` (Keys, PyTorch's bicubic) or ``"linear"``.
+        mode: ``"bspline"``, ``"cubic"`` (Keys) or ``"linear"``.
 
     The filters are non-persistent buffers: they follow ``.to(device)`` and are not part of a state dict.
     """
 
-    def __init__(self, factors: Sequence[int], mode: str = "cubic") -> None:
+    def __init__(self, factors: Sequence[int], mode: str = "bspline") -> None:
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
         if not self.factors or min(self.factors) < 1:
@@ -98,7 +120,7 @@ class InterpolateUp(nn.Module):
         return f"factors={self.factors}, mode={self.mode!r}"
 
 
-def interpolate_up(x: torch.Tensor, factors: Sequence[int] | int, mode: str = "cubic") -> torch.Tensor:
+def interpolate_up(x: torch.Tensor, factors: Sequence[int] | int, mode: str = "bspline") -> torch.Tensor:
     """Functional :class:`InterpolateUp`; an int ``factors`` applies to every spatial axis."""
     dims = x.ndim - 2
     fs = [factors] * dims if isinstance(factors, int) else list(factors)

@@ -1,4 +1,4 @@
-"""An untrained super-resolution package run by the inferer is bicubic up-sampling of the scan, whatever
+"""An untrained super-resolution package run by the inferer is B-spline up-sampling of the scan, whatever
 fills the scanner put outside its field of view: the normaliser clips them before the net sees them."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _scan(fill: float) -> MetaTensor:
     return MetaTensor(hu[None], affine=torch.diag(torch.tensor([0.5, 0.5, 2.0, 1.0], dtype=torch.float64)))
 
 
-def test_untrained_package_is_bicubic_of_the_clipped_scan_for_any_fill() -> None:
+def test_untrained_package_is_interpolation_of_the_clipped_scan_for_any_fill() -> None:
     pred = Predictor(_untrained_sr(), batch_size=2)
     outputs = {fill: pred.predict(_scan(fill))[0] for fill in (-1024.0, -2048.0, -3024.0)}
     clipped = _scan(-1024.0)[0].clamp(-1024, 3071)
@@ -43,7 +43,7 @@ def test_untrained_package_is_bicubic_of_the_clipped_scan_for_any_fill() -> None
     assert torch.equal(outputs[-3024.0], outputs[-1024.0])
 
 
-def test_untrained_3d_package_is_bicubic() -> None:
+def test_untrained_3d_package_is_interpolation() -> None:
     pred = Predictor(_untrained_sr(3), batch_size=1, roi_size="full")
     scan = _scan(-3024.0)[:, :, :, :]
     scan = MetaTensor(scan.as_tensor().repeat(1, 1, 1, 2), affine=scan.affine)  # 6 slices

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -56,25 +57,49 @@ def _bicubic(x: torch.Tensor, s: int) -> torch.Tensor:
     return x
 
 
+def _bspline(x: torch.Tensor, s: int) -> torch.Tensor:
+    """SciPy's cubic B-spline interpolation at the same positions ((j + 0.5) / s - 0.5), edges repeated."""
+    from scipy import ndimage
+
+    arr = x.double().numpy()
+    out = np.empty(arr.shape[:2] + tuple(n * s for n in arr.shape[2:]))
+    for b, c in np.ndindex(*arr.shape[:2]):
+        out[b, c] = ndimage.zoom(arr[b, c], s, order=3, mode="nearest", grid_mode=True)
+    return torch.from_numpy(out).float()
+
+
 @pytest.mark.parametrize("upscale", [2, 3, 4])
 @pytest.mark.parametrize("norm", ["batch", "none"])
-def test_untrained_net_is_bicubic_2d(upscale: int, norm: str) -> None:
+def test_untrained_net_is_bspline_interpolation_2d(upscale: int, norm: str) -> None:
     net = build_net({"type": "srresnet", "channels": 4, "num_blocks": 2, "upscale": upscale, "norm": norm})
-    x = torch.randn(2, 1, 9, 12)
+    x = torch.randn(2, 1, 30, 32)
+    inner = (..., slice(10 * upscale, -10 * upscale), slice(10 * upscale, -10 * upscale))  # SciPy's own edge prefilter
     for mode in (net.train(), net.eval()):  # batch statistics or running ones: the correction is 0 either way
-        assert torch.allclose(mode(x), _bicubic(x, upscale), atol=1e-5)
+        assert torch.allclose(mode(x)[inner], _bspline(x, upscale)[inner], atol=1e-4)
+
+
+def test_untrained_net_is_bicubic_with_cubic_interpolation() -> None:
+    net = build_net({"type": "srresnet", "channels": 4, "num_blocks": 1, "upscale": 2, "interpolation": "cubic"})
+    x = torch.randn(2, 1, 9, 12)
+    assert torch.allclose(net(x), _bicubic(x, 2), atol=1e-5)
 
 
 def test_untrained_net_is_bicubic_of_the_centre_slice_in_2_5d() -> None:
-    net = build_net({"type": "srresnet", "in_channels": 3, "channels": 4, "num_blocks": 1, "upscale": 2}).eval()
+    net = build_net({"type": "srresnet", "in_channels": 3, "channels": 4, "num_blocks": 1, "upscale": 2,
+                     "interpolation": "cubic"}).eval()
     x = torch.randn(1, 3, 8, 10)
     assert torch.allclose(net(x), _bicubic(x[:, 1:2], 2), atol=1e-5)
 
 
-def test_untrained_net_is_bicubic_3d() -> None:
+def test_untrained_net_is_interpolation_3d() -> None:
     net = build_net({"type": "srresnet", "spatial_dims": 3, "channels": 4, "num_blocks": 1, "upscale": 2}).eval()
+    x = torch.randn(1, 1, 24, 24, 24)
+    inner = (..., slice(20, -20), slice(20, -20), slice(20, -20))
+    assert torch.allclose(net(x)[inner], _bspline(x, 2)[inner], atol=1e-4)
+    cubic = build_net({"type": "srresnet", "spatial_dims": 3, "channels": 4, "num_blocks": 1, "upscale": 2,
+                       "interpolation": "cubic"}).eval()
     x = torch.randn(1, 1, 5, 6, 7)
-    assert torch.allclose(net(x), _bicubic(x, 2), atol=1e-5)
+    assert torch.allclose(cubic(x), _bicubic(x, 2), atol=1e-5)
 
 
 def test_the_correction_learns_from_the_second_step() -> None:
