@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, Resize, SpatialCrop
+from monai.transforms import MapTransform, RandomizableTransform, Resize, SpatialCrop
 
 from medgan.errors import ConfigError
 
@@ -164,4 +164,42 @@ class DegradeForSRd(MapTransform):
                 d[key], self.scale, self.slice_thickness_mm, noise_std_hu=self.noise_std_hu, seed=self.seed
             )
             d[self.output_key or key] = lr
+        return d
+
+
+class RandDegradeForSRd(RandomizableTransform, MapTransform):
+    """:class:`DegradeForSRd` with white noise of a random standard deviation (on-the-fly SR pairs).
+
+    Args:
+        keys: the HR image key (one).
+        scale: integer in-plane down-sampling factor.
+        noise_range: ``(min, max)`` HU; each call draws the noise std uniformly in it (``(0, 0)``: none).
+        output_key: where the LR image goes (default: replace the HR image).
+
+    The noise is drawn from this transform's own random state (``set_random_state``), so a seeded
+    pipeline gives the same pair every time.
+    """
+
+    def __init__(self, keys: KeysCollection, scale: int, noise_range: tuple[float, float] = (0.0, 0.0),
+                 output_key: str | None = None, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, 1.0)
+        self.scale = _parse_scale(scale)
+        lo, hi = (float(v) for v in noise_range)
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"noise_range: got {tuple(noise_range)!r}, allowed: 0 <= min <= max (HU)")
+        self.noise_range, self.output_key = (lo, hi), output_key
+        self.last_noise_std = 0.0
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(None)
+        self.last_noise_std = float(self.R.uniform(*self.noise_range)) if self.noise_range[1] > 0 else 0.0
+        self._noise_seed = int(self.R.randint(0, 2**31 - 1))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        self.randomize()
+        for key in self.key_iterator(d):
+            d[self.output_key or key] = degrade_for_sr(d[key], self.scale, noise_std_hu=self.last_noise_std,
+                                                       seed=self._noise_seed)
         return d
