@@ -26,9 +26,11 @@ from medgan.nets.autoencoders import (
 from medgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator, MinibatchStd
 from medgan.nets.ema import EMA
 from medgan.nets.image_pool import ImagePool
+from medgan.nets.nafnet import NAFNet
 from medgan.nets.patchgan import PatchDiscriminator, PixelDiscriminator
 from medgan.nets.redcnn import REDCNN, ResCNNLite
 from medgan.nets.resnet_generator import ResnetGenerator
+from medgan.nets.resunet import ResUNet
 from medgan.nets.srgan_discriminator import SRGANDiscriminator
 from medgan.nets.srresnet import SRResNet
 from medgan.nets.unet_generator import UnetGenerator
@@ -48,6 +50,8 @@ for _name, _factory in {
     # denoisers
     "redcnn": REDCNN,
     "rescnn_lite": ResCNNLite,
+    "resunet": ResUNet,
+    "nafnet": NAFNet,
     # generators
     "resnet_generator": ResnetGenerator,
     "unet_generator": UnetGenerator,
@@ -83,7 +87,7 @@ def build_net(cfg: dict[str, Any]) -> nn.Module:
 
 __all__ = [
     "NETS", "DISCRIMINATORS", "build_net", "init_weights", "EMA", "ImagePool",
-    "MLPAutoEncoder", "DenoisingAutoEncoder", "VAE", "REDCNN", "ResCNNLite", "ResnetGenerator",
+    "MLPAutoEncoder", "DenoisingAutoEncoder", "VAE", "REDCNN", "ResCNNLite", "ResUNet", "NAFNet", "ResnetGenerator",
     "UnetGenerator", "SRResNet", "DCGANGenerator", "DCGANDiscriminator", "MinibatchStd",
     "PatchDiscriminator", "PixelDiscriminator", "SRGANDiscriminator",
 ]

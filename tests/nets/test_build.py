@@ -22,6 +22,8 @@ CASES: dict[str, dict] = {
     "vae": {"cfg": {"img_size": 16, "channels": [4, 8], "strides": [2, 2], "latent_size": 4}, "size": 16},
     "redcnn": {"cfg": {"channels": 4}, "size": 24},
     "rescnn_lite": {"cfg": {"channels": 4, "num_layers": 3}, "size": 16},
+    "resunet": {"cfg": {"channels": [4, 8]}, "size": 16},
+    "nafnet": {"cfg": {"channels": [4, 8]}, "size": 16},
     "resnet_generator": {"cfg": {"channels": 4, "n_blocks": 1}, "size": 16},
     "unet_generator": {"cfg": {"channels": 4, "num_downs": 4}, "size": 16},
     "srresnet": {"cfg": {"channels": 4, "num_blocks": 1, "upscale": 2}, "size": 16, "out": 32},
@@ -159,6 +161,8 @@ ANY_SIZE = {
     "unet_generator": ({"channels": 2, "num_downs": 3}, 8, 8, 1),
     "redcnn": ({"channels": 2}, 1, 21, 1),
     "rescnn_lite": ({"channels": 2, "num_layers": 3}, 1, 3, 1),
+    "resunet": ({"channels": [2, 4, 8]}, 4, 4, 1),
+    "nafnet": ({"channels": [2, 4, 8]}, 4, 4, 1),
     "srresnet": ({"channels": 2, "num_blocks": 1, "upscale": 2}, 1, 3, 2),
     "ae_conv": ({"channels": [2, 4], "strides": [2, 2]}, 4, 8, 1),  # instance norm needs a bottleneck > 1 px
     "dae": ({"channels": [2, 4], "strides": [2, 2]}, 4, 8, 1),
