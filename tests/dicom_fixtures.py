@@ -266,6 +266,35 @@ BAD_INPUT_MESSAGES = {
     "sr": "structured report (SR)",
     "rtstruct": "RT structure set (RTSTRUCT)",
     "seg": "segmentation (SEG)",
+    # DICOM that reads but is not a CT volume
+    "zero_byte_dicom": "truncated",
+    "garbage_dicom": "not a DICOM file",
+    "no_pixel_data": "no PixelData",
+    "varying_spacing": "PixelSpacing (0028,0030) varies",
+    "non_ct_modality": "Modality (0008,0060) is 'MR'",
+    "rgb_secondary_capture": "Modality (0008,0060) is 'OT'",
+    "dicom_named_nii": "unreadable",
+    "symlink_loop": "does not exist",
+    # volume files that ITK alone would read as a wrong volume, or not read at all
+    "nan_nifti": "(2 NaN, 0 ±Inf)",
+    "inf_nifti": "(0 NaN, 1 ±Inf)",
+    "nan_nrrd": "(1 NaN, 0 ±Inf)",
+    "inf_mha": "(0 NaN, 1 ±Inf)",
+    "all_nan_nifti": "256 of 256 voxels",
+    "cut_nii_gz": "truncated",
+    "cut_nii": "truncated",
+    "cut_nrrd": "truncated",
+    "cut_mha": "truncated",
+    "zero_slice_nifti": "holds no voxels",
+    "zero_slice_nrrd": "unreadable",
+    "zero_byte_nifti": "unreadable",
+    "garbage_nifti": "unreadable",
+    "text_named_nii_gz": "corrupt",
+    "nifti_4d": "is 4D",
+    "rgb_nrrd": "3 components per voxel",
+    "nrrd_lying_sizes": "unreadable",
+    "nrrd_lying_type": "unreadable",
+    "nhdr_without_data": "unreadable",
 }
 
 
@@ -318,7 +347,119 @@ def make_bad_inputs(root: str | Path) -> dict[str, Path]:
         cases[name].mkdir()
         shutil.copy(get_testdata_file(source), cases[name] / source)
     cases["seg"] = make_segmentation(small, root / "seg")
+    _add_odd_dicom(root, small, cases)
+    _add_odd_volume_files(root, cases)
     return cases
+
+
+def _edited_series(small: np.ndarray, folder: Path, edit) -> Path:
+    """A fixture series whose datasets pass through ``edit(index, ds)`` before they are saved again."""
+    for k, file in enumerate(write_dicom_series(small, folder)):
+        ds = pydicom.dcmread(file)
+        edit(k, ds)
+        ds.save_as(file, enforce_file_format=True)
+    return folder
+
+
+def _add_odd_dicom(root: Path, small: np.ndarray, cases: dict[str, Path]) -> None:
+    import os
+
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import SecondaryCaptureImageStorage
+
+    cases["zero_byte_dicom"] = root / "empty.dcm"
+    cases["zero_byte_dicom"].write_bytes(b"")
+    cases["garbage_dicom"] = root / "garbage"
+    cases["garbage_dicom"].write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+
+    no_pixels = pydicom.dcmread(write_dicom_series(small, root / "no_pixel_src")[0])
+    del no_pixels.PixelData
+    cases["no_pixel_data"] = root / "no_pixel_data.dcm"
+    no_pixels.save_as(cases["no_pixel_data"], enforce_file_format=True)
+
+    def spacing(k: int, ds: Dataset) -> None:
+        if k == 2:
+            ds.PixelSpacing = [0.9, 0.8]
+
+    cases["varying_spacing"] = _edited_series(small, root / "varying_spacing", spacing)
+    cases["non_ct_modality"] = _edited_series(small, root / "mr", lambda k, ds: setattr(ds, "Modality", "MR"))
+
+    rgb = _base_dataset(generate_uid(), generate_uid(), generate_uid(), 5, "screenshot", "MEDGAN-FIX-1")
+    rgb.SOPClassUID = SecondaryCaptureImageStorage
+    rgb.SOPInstanceUID = generate_uid()
+    rgb.Modality = "OT"
+    rgb.Rows = rgb.Columns = 8
+    rgb.SamplesPerPixel, rgb.PhotometricInterpretation, rgb.PlanarConfiguration = 3, "RGB", 0
+    rgb.BitsAllocated = rgb.BitsStored = 8
+    rgb.HighBit, rgb.PixelRepresentation = 7, 0
+    rgb.ImagePositionPatient, rgb.ImageOrientationPatient = [0, 0, 0], [1, 0, 0, 0, 1, 0]
+    rgb.PixelSpacing = [1, 1]
+    rgb.PixelData = np.zeros((8, 8, 3), np.uint8).tobytes()
+    rgb.file_meta = FileMetaDataset()
+    rgb.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    rgb.file_meta.MediaStorageSOPInstanceUID = rgb.SOPInstanceUID
+    rgb.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    cases["rgb_secondary_capture"] = root / "rgb_sc.dcm"
+    rgb.save_as(cases["rgb_secondary_capture"], enforce_file_format=True)
+
+    cases["dicom_named_nii"] = root / "ct.nii"
+    cases["dicom_named_nii"].write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    cases["symlink_loop"] = root / "loop.nii.gz"
+    os.symlink(cases["symlink_loop"].name, cases["symlink_loop"])
+
+
+def _add_odd_volume_files(root: Path, cases: dict[str, Path]) -> None:
+    """8×8×4 volumes (ITK writes them; nibabel where ITK cannot: 0 slices, 4D)."""
+    import nibabel as nib
+    import SimpleITK as sitk
+
+    def write(name: str, zyx: np.ndarray, vector: bool = False) -> Path:
+        cases[name.split(".")[0].replace("-", "_")] = path = root / name
+        sitk.WriteImage(sitk.GetImageFromArray(zyx, isVector=vector), str(path), useCompression=not name.endswith(".nii"))
+        return path
+
+    def values(*marks: tuple[tuple[int, int, int], float]) -> np.ndarray:
+        zyx = np.full((4, 8, 8), 30.0, dtype=np.float32)
+        for index, value in marks:
+            zyx[index] = value
+        return zyx
+
+    write("nan_nifti.nii.gz", values(((0, 0, 0), np.nan), ((3, 7, 7), np.nan)))
+    write("inf_nifti.nii", values(((1, 2, 3), np.inf)))
+    write("nan_nrrd.nrrd", values(((2, 2, 2), np.nan)))
+    write("inf_mha.mha", values(((0, 5, 1), -np.inf)))
+    write("all_nan_nifti.nii.gz", np.full((4, 8, 8), np.nan, dtype=np.float32))
+    ramp = np.arange(4 * 8 * 8, dtype=np.int16).reshape(4, 8, 8) * 7
+    for suffix, name in ((".nii.gz", "cut_nii_gz"), (".nii", "cut_nii"), (".nrrd", "cut_nrrd"), (".mha", "cut_mha")):
+        whole = root / f"whole_{name}{suffix}"
+        sitk.WriteImage(sitk.GetImageFromArray(ramp), str(whole), useCompression=suffix != ".nii")
+        cases[name] = root / f"{name}{suffix}"
+        cases[name].write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+        whole.unlink()
+
+    cases["zero_slice_nifti"] = root / "zero_slices.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 0), np.int16), np.eye(4)), cases["zero_slice_nifti"])
+    cases["zero_slice_nrrd"] = root / "zero_slices.nrrd"
+    cases["zero_slice_nrrd"].write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 8 8 0\nencoding: raw\n\n")
+    cases["zero_byte_nifti"] = root / "empty.nii.gz"
+    cases["zero_byte_nifti"].write_bytes(b"")
+    cases["garbage_nifti"] = root / "garbage.nii"
+    cases["garbage_nifti"].write_bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    cases["text_named_nii_gz"] = root / "notes.nii.gz"
+    cases["text_named_nii_gz"].write_text("a scan, honestly\n")
+    cases["nifti_4d"] = root / "four_d.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 3), np.int16), np.eye(4)), cases["nifti_4d"])
+    write("rgb_nrrd.nrrd", np.zeros((4, 8, 8, 3), np.uint8), vector=True)
+
+    voxels = ramp.tobytes()  # 8*8*4 int16
+    header = "NRRD0004\ntype: {type}\ndimension: 3\nsizes: {sizes}\nencoding: raw\nendian: little\n{extra}\n"
+    for name, fields, data in (
+        ("nrrd_lying_sizes", {"type": "short", "sizes": "8 8 40", "extra": ""}, voxels),
+        ("nrrd_lying_type", {"type": "double", "sizes": "8 8 4", "extra": ""}, voxels),
+        ("nhdr_without_data", {"type": "short", "sizes": "8 8 4", "extra": "data file: gone.raw\n"}, b""),
+    ):
+        cases[name] = root / (f"{name}.nhdr" if name.startswith("nhdr") else f"{name}.nrrd")
+        cases[name].write_bytes(header.format(**fields).encode() + data)
 
 
 def make_segmentation(volume_or_array: object, folder: str | Path) -> Path:

@@ -72,25 +72,44 @@ def staged_output(path: Path) -> Iterator[Path]:
             ``OSError`` the caller's writing raises (a full disk while a library writes).
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{path.name[:80]}.", suffix=".medgan-tmp", dir=path.parent))
-    except OSError as err:
-        raise output_error(path, err) from None
+    created = _first_missing(path.parent)  # removed again if the output fails: a failure leaves nothing
     try:
         try:
-            yield stage / path.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix=f".{path.name[:80]}.", suffix=".medgan-tmp", dir=path.parent))
         except OSError as err:
-            if isinstance(err, MedganError):
-                raise
             raise output_error(path, err) from None
         try:
-            for item in sorted(stage.iterdir()):
-                _replace(item, path.parent / item.name)
-        except OSError as err:
-            raise output_error(path, err) from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+            try:
+                yield stage / path.name
+            except OSError as err:
+                if isinstance(err, MedganError):
+                    raise
+                raise output_error(path, err) from None
+            try:
+                for item in sorted(stage.iterdir()):
+                    _replace(item, path.parent / item.name)
+            except OSError as err:
+                raise output_error(path, err) from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s ancestry (itself included) that does not exist yet."""
+    missing = None
+    try:
+        for candidate in (folder, *folder.parents):
+            if candidate.exists():
+                break
+            missing = candidate
+    except OSError:  # a name too long or a file in the way: mkdir will say so
+        return None
+    return missing
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:

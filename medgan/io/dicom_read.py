@@ -39,6 +39,9 @@ NON_IMAGE_MODALITIES = {
     "REG": "registration (REG)",
     "DOC": "encapsulated document (DOC)",
 }
+#: Modality values of an image medgan reads; empty is allowed (old or stripped files that still have
+#: a CT SOP class and rescale to HU).
+CT_MODALITIES = ("CT", "")
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 #: Relative tolerance for "same orientation" and "same pixel spacing" between slices.
 _ORIENTATION_TOL = 1e-4
@@ -93,7 +96,8 @@ def read_dicom(path: str | Path, series_uid: str | None = None) -> DicomVolume:
 
     Raises:
         MissingFileError: ``path`` does not exist.
-        InputError: no DICOM image, several series without ``series_uid``, non-image objects only,
+        InputError: no DICOM image, several series without ``series_uid``, non-image objects only, a
+            non-CT image (MR, PT, OT ...),
             unreadable/truncated files, missing/duplicate slice positions, varying orientation or grid.
     """
     path = Path(path)
@@ -109,6 +113,7 @@ def read_dicom(path: str | Path, series_uid: str | None = None) -> DicomVolume:
             )
         raise InputError(f"'{path}' holds no DICOM file (nothing with a DICOM preamble was found)")
     series = _drop_localizers(_pick_series(path, datasets, series_uid))
+    _check_modality(series)
     frames = _frames_of(series)
     frames = _sort_and_check(frames)
     return _assemble(frames)
@@ -184,6 +189,16 @@ def _pick_series(path: Path, datasets: list[tuple[Path, Dataset]], series_uid: s
             f"{_describe_series(groups)}"
         )
     return next(iter(groups.values()))
+
+
+def _check_modality(series: list[tuple[Path, Dataset]]) -> None:
+    """A non-CT image (MR, PET, a photo or screenshot as OT/SC) has no HU; a CT model would make up values."""
+    for file, ds in series:
+        modality = str(ds.get("Modality", "")).strip().upper()
+        if modality not in CT_MODALITIES:
+            raise InputError(
+                f"'{file}' is not a CT image: Modality (0008,0060) is '{modality}'; medgan reads CT series (HU)"
+            )
 
 
 def _drop_localizers(series: list[tuple[Path, Dataset]]) -> list[tuple[Path, Dataset]]:

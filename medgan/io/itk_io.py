@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +19,37 @@ from medgan.io.formats import format_of_name as itk_format_of  # noqa: F401 - re
 from medgan.io.geometry import set_sitk_geometry, sitk_lps_affine, zyx_to_xyz
 from medgan.io.integrity import check_not_empty, nifti_non_finite
 
+#: The ITK reader of each format, so the file name and the content must agree.
+_IMAGE_IO = {"nifti": "NiftiImageIO", "nrrd": "NrrdImageIO", "mha": "MetaImageIO"}
+
+
+def _itk_reason(err: RuntimeError) -> str:
+    """ITK's reason without SimpleITK's source-file preamble, on one line."""
+    text = " ".join(str(err).split())
+    text = text.rsplit("ITK ERROR:", 1)[-1]
+    if "[nrrd]" in text:  # teem nests its reasons: the innermost one is the last
+        text = text.rsplit("[nrrd]", 1)[-1]
+    text = re.sub(r"^\s*\w+\(0x[0-9a-f]+\):\s*", "", text)
+    return text.strip()[-200:]
+
+
+@contextmanager
+def _stderr_kept_quiet() -> Iterator[None]:
+    """Silence what ITK's C++ readers print on the process's stderr (MetaIO reports a cut file there,
+    beside the exception) so that a refused input stays one line; the exception carries the reason."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
 
 def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a scalar 2D/3D image.
@@ -25,12 +61,17 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         InputError: unreadable, truncated or empty file, several components per voxel, not 2D/3D.
     """
-    non_finite = nifti_non_finite(Path(path)) if format_of_name(path) == "nifti" else None
+    fmt = format_of_name(path)
+    non_finite = nifti_non_finite(Path(path)) if fmt == "nifti" else None
     try:
-        image = sitk.ReadImage(str(path))
+        with _stderr_kept_quiet():
+            # the name decides the format: a DICOM or NIfTI file under another name is refused, not
+            # read by whichever ITK reader takes it (a DICOM read that way would skip every DICOM check)
+            image = sitk.ReadImage(str(path), imageIO=_IMAGE_IO.get(fmt, ""))
     except RuntimeError as err:
-        detail = " ".join(str(err).split())[-200:]
-        raise InputError(f"'{path}' is unreadable or truncated: {detail}") from None
+        raise InputError(
+            f"'{path}' is unreadable or truncated (or not a {fmt} file despite its name): {_itk_reason(err)}"
+        ) from None
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"'{path}' has {image.GetNumberOfComponentsPerPixel()} components per voxel; a CT volume has 1"
@@ -60,4 +101,7 @@ def write_itk(array: np.ndarray, affine_lps: np.ndarray, path: Path) -> None:
     """
     image = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(array).transpose(2, 1, 0)))
     set_sitk_geometry(image, affine_lps)
-    sitk.WriteImage(image, str(path), useCompression=not str(path).lower().endswith(".nii"))
+    try:
+        sitk.WriteImage(image, str(path), useCompression=not str(path).lower().endswith(".nii"))
+    except RuntimeError as err:  # ITK's I/O failures (a full disk) come as RuntimeError
+        raise OSError(errno.EIO, " ".join(str(err).split())[-200:], str(path)) from None

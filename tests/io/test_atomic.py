@@ -113,3 +113,10 @@ def test_a_folder_is_swapped_in_without_ever_being_absent(tmp_path, monkeypatch)
         (staged / "new").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["package", "probe_a", "probe_b"]
+
+
+def test_folders_made_for_a_failed_output_are_removed(tmp_path):
+    with pytest.raises(RuntimeError), staged_output(tmp_path / "a" / "b" / "x.nrrd") as staged:
+        staged.write_text("half")
+        raise RuntimeError("model failed")
+    assert list(tmp_path.iterdir()) == []
