@@ -18,19 +18,64 @@ import re
 import tempfile
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from medgan.errors import ConfigError, MissingFileError
-from medgan.recipes.params import RECIPE_CLASSES, Component, RecipeConfig, check_component
+from medgan.registry import Registry
 
 # ---------------------------------------------------------------------------------------------- schema
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def check_component(value: dict[str, Any]) -> dict[str, Any]:
+    """A net/loss config must name its registered ``type``."""
+    if not isinstance(value.get("type"), str) or not value["type"]:
+        raise ValueError(f"needs a 'type' naming a registered component, got keys {sorted(value)}")
+    return value
+
+
+#: ``type:`` + keyword arguments of a registered net or loss (MONAI argument names).
+Component = Annotated[dict[str, Any], Field(json_schema_extra={"medgan_component": True})]
+
+
+class RecipeParams(_Section):
+    """Base of each recipe's ``recipe:`` section. A recipe registers its subclass in :data:`RECIPE_PARAMS`
+    under every ``recipe.name`` it serves (``name: Literal[...]``); :meth:`check` adds checks that need
+    other sections."""
+
+    #: nets the recipe needs from ``nets:``
+    needs: ClassVar[tuple[str, ...]] = ("generator",)
+    name: str
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        """Cross-section checks; raise ``ValueError`` whose message names the dotted keys."""
+        for role in self.needs:
+            if getattr(cfg.nets, role) is None:
+                raise ValueError(f"nets.{role} is required by recipe '{self.name}'")
+
+
+#: ``recipe.name`` -> its :class:`RecipeParams` subclass. Filled by :mod:`medgan.recipes.params` (torch-free),
+#: which the registry imports on first lookup: the schema does not import the recipes.
+RECIPE_PARAMS = Registry("recipes", plugins=("medgan.recipes.params",))
+
+
+def recipe_classes() -> dict[str, type[RecipeParams]]:
+    """Every registered ``recipe.name`` and its parameter model."""
+    return {name: RECIPE_PARAMS.get(name) for name in RECIPE_PARAMS.names()}
 
 
 class RunConfig(_Section):
@@ -58,9 +103,18 @@ class DataConfig(_Section):
     )
     scale: int = Field(1, ge=1, description="super-resolution factor (target patch = patch_size x scale)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
-    cache: bool = Field(False, description="keep decoded volumes in memory")
+    cache: bool | Literal["memory", "disk"] = Field(
+        False, description="false: read on demand; true/'memory': keep decoded volumes in memory; 'disk': "
+        "MONAI PersistentDataset under cache_dir")
+    cache_dir: str | None = Field(None, description="folder of the 'disk' cache (required with cache: disk)")
+    max_in_memory: int = Field(4, ge=1, description="volumes kept per process without the memory cache")
+    samples_per_volume: int | None = Field(
+        None, ge=1, description="training samples per volume read (default 1 with the memory cache, else 8)")
+    patient_regex: str | None = Field(
+        None, description="regex whose first group reads the patient from a case name (when dataset.json does not say)")
     samples_per_epoch: int | None = Field(None, ge=1, description="training patches per epoch (default: one per slice)")
-    val_max_slices: int | None = Field(None, ge=1, description="cap on validation slices per case")
+    val_max_slices: int | None = Field(
+        None, ge=1, description="validation: the central N slices of each case (default: the whole volume)")
 
     @field_validator("patch_size")
     @classmethod
@@ -77,6 +131,13 @@ class DataConfig(_Section):
                 f"data.patch_size {self.patch_size} has {len(self.patch_size)} sizes but data.input_mode "
                 f"'{self.input_mode}' needs {want}"
             )
+        if self.cache == "disk" and self.cache_dir is None:
+            raise ValueError("data.cache_dir is required when data.cache is 'disk' (a folder for the cached tensors)")
+        if self.patient_regex is not None:
+            try:
+                re.compile(self.patient_regex)
+            except re.error as err:
+                raise ValueError(f"data.patient_regex {self.patient_regex!r} is not a regular expression ({err})") from None
         return self
 
 
@@ -131,7 +192,10 @@ class TrainerConfig(_Section):
     """Lightning ``Trainer`` settings (names as in Lightning)."""
 
     max_steps: int = Field(-1, ge=-1, description="optimiser steps (generator steps for GANs); -1: by epochs")
-    max_epochs: int | None = Field(None, ge=1, description="epochs; None with max_steps=-1 means 1000")
+    max_epochs: int | None = Field(None, ge=1, description="epochs; set max_steps, max_epochs or max_time (none set is refused)")
+    max_time: str | dict[str, int] | None = Field(
+        None, description="wall-time limit as Lightning's 'DD:HH:MM:SS' or {days, hours, minutes, seconds}; "
+        "training then ends like a normal end (last.ckpt, model/)")
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="auto: GPU when present")
     devices: int | str | list[int] = Field("auto", description="count, 'auto' or a list of GPU ids")
     num_nodes: int = Field(1, ge=1, description="machines for multi-node DDP (SLURM/torchrun)")
@@ -152,6 +216,39 @@ class TrainerConfig(_Section):
     matmul_precision: Literal["highest", "high", "medium"] | None = Field(
         None, description="torch.set_float32_matmul_precision (TF32 on Ampere+ with 'high')"
     )
+
+    @field_validator("max_time")
+    @classmethod
+    def _max_time(cls, v: str | dict[str, int] | None) -> str | dict[str, int] | None:
+        if isinstance(v, str):
+            if not re.fullmatch(r"\d{1,3}:\d{2}:\d{2}:\d{2}", v.strip()):
+                raise ValueError(f"expected 'DD:HH:MM:SS' (e.g. 00:00:14:00 for 14 minutes), got {v!r}")
+            return v.strip()
+        if isinstance(v, dict):
+            allowed = ("days", "hours", "minutes", "seconds")
+            bad = [k for k in v if k not in allowed]
+            if bad or any(int(x) < 0 for x in v.values()):
+                raise ValueError(f"keys {allowed} with values >= 0, got {v!r}")
+        return v
+
+    def check_has_an_end(self) -> None:
+        """Refuse a run with no end (checked when training starts, so partial configs still load).
+
+        Raises:
+            ConfigError: none of ``max_steps`` (> 0), ``max_epochs`` and ``max_time`` is set.
+        """
+        if self.max_steps <= 0 and self.max_epochs is None and self.max_time is None:
+            raise ConfigError("set trainer.max_steps (> 0), trainer.max_epochs or trainer.max_time; none is set")
+
+    def max_time_seconds(self) -> float | None:
+        """``max_time`` in seconds (``None`` when unset)."""
+        if self.max_time is None:
+            return None
+        if isinstance(self.max_time, dict):
+            t = self.max_time
+            return 86400.0 * t.get("days", 0) + 3600.0 * t.get("hours", 0) + 60.0 * t.get("minutes", 0) + t.get("seconds", 0)
+        d, h, m, sec = (int(x) for x in self.max_time.split(":"))
+        return 86400.0 * d + 3600.0 * h + 60.0 * m + sec
 
 
 class Window(_Section):
@@ -234,7 +331,7 @@ class ExperimentConfig(_Section):
     """A whole training run. Every section has defaults except ``recipe``, ``nets`` and ``data.root``."""
 
     seed: int = Field(0, description="seeds python, numpy, torch and the data pipeline")
-    recipe: RecipeConfig
+    recipe: SerializeAsAny[RecipeParams]
     nets: NetsConfig
     data: DataConfig
     optim: OptimConfig = OptimConfig()
@@ -246,13 +343,7 @@ class ExperimentConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
-        for role in type(self.recipe).needs:
-            if getattr(self.nets, role) is None:
-                raise ValueError(f"nets.{role} is required by recipe '{self.recipe.name}'")
-        if self.recipe.name == "cyclegan" and self.data.pairing == "single":
-            raise ValueError("recipe 'cyclegan' needs data.pairing 'unpaired' or 'paired', got 'single'")
-        if self.recipe.name == "srgan" and self.data.scale < 2:
-            raise ValueError(f"recipe 'srgan' needs data.scale >= 2, got {self.data.scale}")
+        self.recipe.check(self)
         return self
 
 
@@ -335,62 +426,110 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str
 
 
 def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
-    """Validate a plain mapping; the first error becomes one :class:`ConfigError` line."""
+    """Validate a plain mapping; the first error becomes one :class:`ConfigError` line.
+
+    The ``recipe:`` section is validated by the parameter model registered for its ``name``
+    (:data:`RECIPE_PARAMS`), the rest by :class:`ExperimentConfig`.
+    """
+    section = raw.get("recipe")
+    if not isinstance(section, dict) or "name" not in section:
+        raise ConfigError("missing key 'recipe.name'" if isinstance(section, dict) or section is None
+                          else f"config key 'recipe': got {section!r}; expected a mapping with a 'name'")
+    if not isinstance(section["name"], str) or section["name"] not in RECIPE_PARAMS:
+        raise ConfigError(f"recipe.name: got {section['name']!r}; allowed: {', '.join(RECIPE_PARAMS.names())}")
+    params_model = RECIPE_PARAMS.get(section["name"])
     try:
-        return ExperimentConfig.model_validate(raw)
+        params = params_model.model_validate(section)
+        return ExperimentConfig.model_validate({**raw, "recipe": params})
     except ValidationError as err:
-        raise ConfigError(_describe(err.errors()[0], raw)) from None
+        error = err.errors()[0]
+        if err.title == params_model.__name__:
+            error = {**error, "loc": ("recipe", *error["loc"])}
+        raise ConfigError(_describe(error, raw)) from None
+
+
+def validate_data(raw: dict[str, Any]) -> DataConfig:
+    """Validate a ``data:`` section alone (the DataModule's settings); errors name ``data.<key>``."""
+    try:
+        return DataConfig.model_validate(raw)
+    except ValidationError as err:
+        error = err.errors()[0]
+        raise ConfigError(_describe({**error, "loc": ("data", *error["loc"])}, {"data": raw})) from None
 
 
 def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
-    loc = _clean_loc(error["loc"])
+    loc = _schema_loc(error["loc"], raw)
     key = ".".join(str(p) for p in loc)
     kind = error["type"]
     if kind == "extra_forbidden":
-        known = _known_keys(loc[:-1], raw)
+        known = _fields_at(loc[:-1], raw)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""
         allowed = f"; allowed: {', '.join(known)}" if known and not close else ""
         return f"unknown key '{key}'{hint}{allowed}"
     if kind == "missing":
         return f"missing key '{key}'"
-    if kind == "union_tag_invalid":
-        return f"recipe.name: got {error['input'] if not isinstance(error['input'], dict) else error['input'].get('name')!r}; allowed: {', '.join(sorted(RECIPE_CLASSES))}"
     msg = error["msg"].removeprefix("Value error, ")
-    if not key or (kind == "value_error" and isinstance(error.get("input"), dict)):
+    if not key or (kind == "value_error" and _fields_at(loc, raw)):
         return msg  # a section-level validator: its message names the keys itself
     value = error.get("input")
     shown = f"{value!r} ({type(value).__name__})" if not isinstance(value, dict) else "a mapping"
     return f"config key '{key}': got {shown}; {msg[0].lower() + msg[1:]}"
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's union-member tags (``recipe.cyclegan.x`` -> ``recipe.x``, ``window.str`` -> ``window``)."""
+def _section_model(model: Any, name: Any, raw: dict[str, Any]) -> Any:
+    """The model of field ``name`` of ``model`` (``None`` for a plain value), ``False`` if no such field."""
+    if model is ExperimentConfig and name == "recipe":
+        recipe_name = (raw.get("recipe") or {}).get("name") if isinstance(raw.get("recipe"), dict) else None
+        return RECIPE_PARAMS.get(recipe_name) if recipe_name in RECIPE_PARAMS else None
+    field = getattr(model, "model_fields", {}).get(name)
+    if field is None:
+        return False
+    return next((a for a in (field.annotation, *typing.get_args(field.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)), None)
+
+
+def _schema_loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[Any, ...]:
+    """The user's dotted path in an error location: walks the schema and keeps the parts that are keys a
+    user can write (field names, list indices, keys of free mappings), skipping the labels validators add."""
     out: list[Any] = []
-    for i, part in enumerate(loc):
-        if i == 1 and loc[0] == "recipe" and part in RECIPE_CLASSES:
+    model: Any = ExperimentConfig
+    for part in loc:
+        if model is None or isinstance(part, int):  # inside a free mapping / list: every part is the user's
+            out.append(part)
             continue
-        if isinstance(part, str) and (part in ("str", "int", "float", "bool", "list[int]", "Window", "none")
-                                      or part.startswith(("function-", "tagged-union"))):
+        sub = _section_model(model, part, raw)
+        if sub is False:
+            if not out or part not in getattr(model, "model_fields", {}):
+                # an unknown key is the user's; a validator's label (a union member's name) is not
+                if isinstance(part, str) and _is_label(model, part):
+                    continue
+            out.append(part)
+            model = None
             continue
         out.append(part)
+        model = sub
     return tuple(out)
 
 
-def _known_keys(loc: tuple[Any, ...], raw: dict[str, Any]) -> list[str]:
+def _is_label(model: Any, part: str) -> bool:
+    """Whether ``part`` names a type in the annotation of one of ``model``'s fields (a union member label)."""
+    names = set()
+    for field in getattr(model, "model_fields", {}).values():
+        for arg in (field.annotation, *typing.get_args(field.annotation)):
+            names.add(getattr(arg, "__name__", str(arg)))
+            names.update(getattr(a, "__name__", str(a)) for a in typing.get_args(arg))
+    return part in names or "[" in part or part in ("none", "str", "int", "float", "bool")
+
+
+def _fields_at(loc: tuple[Any, ...], raw: dict[str, Any]) -> list[str]:
     """Field names of the section at ``loc`` (walking the schema), for "did you mean"."""
     model: Any = ExperimentConfig
     for part in loc:
-        if part == "recipe" and model is ExperimentConfig:
-            name = (raw.get("recipe") or {}).get("name")
-            model = RECIPE_CLASSES.get(name)
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
+        model = _section_model(model, part, raw)
+        if not model:
             return []
-        model = next((a for a in (field.annotation, *typing.get_args(field.annotation))
-                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return list(model.model_fields) if model is not None else []
+    return list(model.model_fields)
 
 
 # ---------------------------------------------------------------------------------------------- saving

@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from medgan.config import ExperimentConfig, save_config
-from medgan.errors import ConfigError, MissingFileError, OutputExistsError
+from medgan.errors import MissingFileError, OutputExistsError
 
 #: what a run writes into ``run.dir`` (removed by ``--overwrite``; nothing else there is touched)
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "model", "model_best", "samples", "tb", "metrics.csv",
@@ -50,14 +50,10 @@ def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
     """The :class:`medgan.data.CTDataModule` described by ``data:`` (seeded by ``seed``)."""
     from medgan.data import CTDataModule
 
-    d = cfg.data
-    root = Path(d.root)
+    root = Path(cfg.data.root)
     if not root.is_dir():
         raise MissingFileError(f"data.root: dataset folder not found: {root} (make one with medgan-prepare)")
-    return CTDataModule(root, pairing=d.pairing, patch_size=list(d.patch_size), batch_size=d.batch_size,
-                        input_mode=d.input_mode, context_slices=d.context_slices, normalization=d.normalization,
-                        scale=d.scale, num_workers=d.num_workers, cache=d.cache,
-                        samples_per_epoch=d.samples_per_epoch, val_max_slices=d.val_max_slices, seed=cfg.seed)
+    return CTDataModule(cfg.data, seed=cfg.seed)
 
 
 class ModelPackageWriter(Callback):
@@ -161,7 +157,7 @@ def build_trainer(cfg: ExperimentConfig, recipe: pl.LightningModule) -> pl.Train
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision,
         max_steps=t.max_steps * recipe.steps_per_iteration if t.max_steps > 0 else -1,
-        max_epochs=t.max_epochs,
+        max_epochs=t.max_epochs, max_time=t.max_time,
         # an int interval counts batches across epochs, so an epoch shorter than it still validates
         val_check_interval=interval,
         check_val_every_n_epoch=None if isinstance(interval, int) else t.check_val_every_n_epoch,
@@ -206,15 +202,18 @@ def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
     """
     from medgan.recipes import build_recipe
 
+    # everything that can refuse the run (config, nets, data) is checked before run.dir is touched, so a
+    # run that fails before its first step leaves nothing behind
+    cfg.trainer.check_has_an_end()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    recipe = build_recipe(cfg)
+    if datamodule is None:
+        datamodule = build_datamodule(cfg)
+        datamodule.setup("fit")
     ckpt = prepare_run_dir(cfg, resume, overwrite)
     run = Path(cfg.run.dir)
     if rank_zero_only.rank == 0:
         save_config(cfg, run / "config.yaml")
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    recipe = build_recipe(cfg)
-    datamodule = datamodule if datamodule is not None else build_datamodule(cfg)
-    if cfg.trainer.max_steps <= 0 and cfg.trainer.max_epochs is None:
-        raise ConfigError("set trainer.max_steps (> 0) or trainer.max_epochs; both are unset")
     trainer = build_trainer(cfg, recipe)
     with warnings.catch_warnings():
         # expected here: a run folder that already holds files, few batches on tiny CPU runs, no val set for

@@ -14,6 +14,8 @@ class Registry:
 
     Args:
         kind: what the registry holds (``"nets"``, ``"losses"``, ...); used in error messages.
+        plugins: modules that fill the registry when they are imported; imported on the first lookup, so
+            the module that owns a registry need not import the modules that register into it.
 
     Example:
         >>> NETS = Registry("nets")
@@ -22,9 +24,19 @@ class Registry:
         >>> NETS.get("tiny")
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plugins: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self._items: dict[str, Any] = {}
+        self._plugins = tuple(plugins)
+        self._loaded = not self._plugins
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            import importlib
+
+            for module in self._plugins:
+                importlib.import_module(module)
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         """Decorator that registers an object under ``name`` (default: its ``__name__``)."""
@@ -44,6 +56,7 @@ class Registry:
         Raises:
             KeyError: naming the unknown key, a close match if any, and every known name.
         """
+        self._load()
         if name not in self._items:
             close = difflib.get_close_matches(str(name), self._items, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -54,13 +67,16 @@ class Registry:
 
     def names(self) -> list[str]:
         """All registered names, sorted."""
+        self._load()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._items)

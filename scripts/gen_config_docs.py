@@ -18,7 +18,7 @@ from pydantic_core import PydanticUndefined
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medgan.config import RECIPE_CLASSES, ExperimentConfig  # noqa: E402
+from medgan.config import ExperimentConfig, recipe_classes  # noqa: E402
 
 OUT = ROOT / "docs" / "configuration.md"
 
@@ -96,11 +96,12 @@ def render() -> str:
                          f"{field.description or ''} |\n")
     parts.append("## `recipe`\n\n`recipe.name` selects the recipe; each has its own keys.\n")
     seen: set[type] = set()
-    for cls in RECIPE_CLASSES.values():
+    classes = recipe_classes()
+    for cls in classes.values():
         if cls in seen:
             continue
         seen.add(cls)
-        names = [n for n, c in RECIPE_CLASSES.items() if c is cls]
+        names = [n for n, c in classes.items() if c is cls]
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         needs = ", ".join(f"`nets.{n}`" for n in cls.needs)
         rows = [r for r in _rows(cls, "recipe.") if not r.startswith("| `recipe.name`")]

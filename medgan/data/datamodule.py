@@ -8,116 +8,60 @@ metrics. The same ``seed`` gives the same batches, with any number of workers.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
-from medgan.data.datasets import INPUT_MODES, CTSampleDataset, Pile
+from medgan.config import DataConfig, validate_data
+from medgan.data.datasets import CTSampleDataset, CTVolumeDataset, Pile
 from medgan.data.sampling import PairSampler, patient_weights
 from medgan.data.volumes import VolumeStore, parse_cache
 from medgan.errors import ConfigError, InputError
 from medgan.io.layout import CaseInfo, DatasetLayout, load_layout
 from medgan.transforms.intensity import build_normalizer
 
-PAIRINGS = ("paired", "unpaired", "single")
-
-
-def _check_choice(key: str, value: Any, allowed: Sequence[Any]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"data.{key}: got {value!r}, allowed: {', '.join(repr(a) for a in allowed)}")
-
-
-def _check_int(key: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(
-            f"data.{key}: expected an integer >= {minimum}{' or null' if allow_none else ''}, got {value!r}"
-        )
-
 
 class CTDataModule(pl.LightningDataModule):
     """Lightning DataModule over ``DATASET/{train,val,test}/{source,target}`` (see ``docs/data_layout.md``).
 
+    Train batches are random patches (:class:`CTSampleDataset`, keys ``source``/``target`` normalised); val
+    and test batches are whole cases in HU (:class:`CTVolumeDataset`, keys ``source_hu``/``target_hu``), so
+    validation runs the inferer users run on what they give it.
+
     Args:
-        root: the dataset folder.
-        pairing: ``"paired"`` (matched by case name), ``"unpaired"`` (two independently shuffled piles) or
-            ``"single"`` (target pile only; ``"source"`` and ``"target"`` hold the same image).
-        patch_size: training patch in source voxels, (X, Y) for 2D/2.5D or (X, Y, Z) for 3D; smaller
-            images are padded with air.
-        batch_size: training batch size (val/test use 1: whole slices differ in size between cases).
-        input_mode: ``"2d"``, ``"2.5d"`` (2·context_slices+1 source channels) or ``"3d"``.
-        context_slices: neighbours on each side in 2.5D.
-        normalization: :func:`medgan.transforms.intensity.build_normalizer` config (default window
-            [-1024, 3071] HU -> [-1, 1]).
-        scale: target/source in-plane ratio (super-resolution); 1 for dose pairs.
-        num_workers: DataLoader worker processes (and threads that fill a memory cache).
-        cache: ``False`` | ``True``/``"memory"`` | ``"disk"`` (see :mod:`medgan.data.volumes`).
-        samples_per_epoch: training samples per epoch (default: one per training slice, or case in 3D).
-        val_max_slices: at most this many evenly spaced slices per val/test case (default: all).
+        data: the validated ``data:`` section (:class:`medgan.config.DataConfig`) - the only schema of these
+            settings - or a dataset folder, in which case ``settings`` are ``data:`` keys validated the same way.
         seed: the sampling seed.
-        cache_dir: folder of the ``"disk"`` cache.
-        max_in_memory: volumes kept per process when ``cache`` is ``False`` or ``"disk"``.
-        samples_per_volume: training samples taken from a volume each time one is picked (a TorchIO-style
-            queue that keeps the per-sample probabilities exact); default 1 with the memory cache (plain
-            i.i.d. draws), else 8 so that a volume read serves several samples.
-        patient_regex: how to read the patient from a case name when ``dataset.json`` does not say.
+        settings: ``data:`` keys when ``data`` is a folder (``patch_size=[32, 32]``, ``cache="disk"`` ...).
+
+    Raises:
+        ConfigError: a setting the ``data:`` schema refuses, naming ``data.<key>``.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        pairing: str = "paired",
-        patch_size: Sequence[int] = (64, 64),
-        batch_size: int = 1,
-        input_mode: str = "2d",
-        context_slices: int = 1,
-        normalization: Mapping[str, Any] | None = None,
-        scale: int = 1,
-        num_workers: int = 0,
-        cache: bool | str = False,
-        samples_per_epoch: int | None = None,
-        val_max_slices: int | None = None,
-        seed: int = 0,
-        cache_dir: str | os.PathLike | None = None,
-        max_in_memory: int = 4,
-        patient_regex: str | None = None,
-        samples_per_volume: int | None = None,
-    ) -> None:
+    def __init__(self, data: DataConfig | str | os.PathLike, seed: int = 0, **settings: Any) -> None:
         super().__init__()
-        _check_choice("pairing", pairing, PAIRINGS)
-        _check_choice("input_mode", input_mode, INPUT_MODES)
-        dims = 3 if input_mode == "3d" else 2
-        patch = list(patch_size) if isinstance(patch_size, (list, tuple)) else None
-        if patch is None or len(patch) != dims or not all(isinstance(p, int) and p >= 1 for p in patch):
-            raise ConfigError(
-                f"data.patch_size: input_mode '{input_mode}' needs {dims} positive integers, got {patch_size!r}"
-            )
-        _check_int("batch_size", batch_size, 1)
-        _check_int("context_slices", context_slices, 0)
-        _check_int("scale", scale, 1)
-        _check_int("num_workers", num_workers, 0)
-        _check_int("samples_per_epoch", samples_per_epoch, 1, allow_none=True)
-        _check_int("val_max_slices", val_max_slices, 1, allow_none=True)
-        _check_int("seed", seed, 0)
-        _check_int("max_in_memory", max_in_memory, 1)
-        _check_int("samples_per_volume", samples_per_volume, 1, allow_none=True)
-        cache_mode = parse_cache(cache, cache_dir)
-        if samples_per_volume is None:
-            samples_per_volume = 1 if cache_mode == "memory" else 8
-        self.samples_per_volume = samples_per_volume
-        self.root = root
-        self.pairing, self.input_mode, self.context_slices = pairing, input_mode, context_slices
-        self.patch_size, self.batch_size, self.scale = tuple(patch), batch_size, scale
-        self.normalizer = build_normalizer(normalization)
-        self.num_workers, self.cache, self.cache_dir = num_workers, cache, cache_dir
-        self.samples_per_epoch, self.val_max_slices, self.seed = samples_per_epoch, val_max_slices, seed
-        self.max_in_memory, self.patient_regex = max_in_memory, patient_regex
+        if not isinstance(data, DataConfig):
+            data = validate_data({**settings, "root": os.fspath(data)})
+        elif settings:
+            data = validate_data({**data.model_dump(), **settings})
+        self.cfg = data
+        self.seed = int(seed)
+        self.root = data.root
+        self.pairing, self.input_mode, self.context_slices = data.pairing, data.input_mode, data.context_slices
+        self.patch_size, self.batch_size, self.scale = tuple(data.patch_size), data.batch_size, data.scale
+        self.normalizer = build_normalizer(data.normalization)
+        self.num_workers, self.cache, self.cache_dir = data.num_workers, data.cache, data.cache_dir
+        self.samples_per_epoch, self.val_max_slices = data.samples_per_epoch, data.val_max_slices
+        self.max_in_memory, self.patient_regex = data.max_in_memory, data.patient_regex
+        if data.samples_per_volume is not None:
+            self.samples_per_volume = data.samples_per_volume
+        else:  # plain i.i.d. draws when every volume is in memory; else a volume read serves several samples
+            self.samples_per_volume = 1 if parse_cache(data.cache, data.cache_dir) == "memory" else 8
         self.layout: DatasetLayout | None = None
         self.train_set: CTSampleDataset | None = None
-        self._eval_sets: dict[str, CTSampleDataset] = {}
+        self._eval_sets: dict[str, CTVolumeDataset | None] = {}
 
     # -- building -------------------------------------------------------------------------------------------
     def _pile(self, cases: Sequence[CaseInfo], role: str, split: str) -> Pile:
@@ -131,7 +75,7 @@ class CTDataModule(pl.LightningDataModule):
         )
         return Pile(store, list(cases))
 
-    def _dataset(self, split: str, train: bool) -> CTSampleDataset | None:
+    def _dataset(self, split: str, train: bool) -> CTSampleDataset | CTVolumeDataset | None:
         layout = self.layout
         assert layout is not None
         common = {
@@ -139,12 +83,8 @@ class CTDataModule(pl.LightningDataModule):
             "context_slices": self.context_slices,
             "scale": self.scale,
             "normalizer": self.normalizer,
+            "patch_size": self.patch_size,
         }
-        if train:
-            common["patch_size"] = self.patch_size
-        else:
-            common["patch_size"] = self.patch_size if self.input_mode == "3d" else None
-            common["max_slices"] = self.val_max_slices
 
         if self.pairing == "single":
             cases = layout.cases(split, "target")
@@ -155,6 +95,8 @@ class CTDataModule(pl.LightningDataModule):
                     )
                 return None
             pile = self._pile(cases, "target", split)
+            if not train:
+                return CTVolumeDataset(pile, pile, input_mode=self.input_mode, max_slices=self._eval_slices())
             return CTSampleDataset(pile, pile, paired=True, **{**common, "scale": 1})
         if train and self.pairing == "unpaired":
             sources, targets = layout.cases(split, "source"), layout.cases(split, "target")
@@ -177,9 +119,16 @@ class CTDataModule(pl.LightningDataModule):
             if train:
                 raise InputError(f"data.root: no paired cases in {layout.root}/{split}")
             return None
-        return CTSampleDataset(
-            self._pile(cases, "source", split), self._pile(cases, "target", split), paired=True, **common
-        )
+        source, target = self._pile(cases, "source", split), self._pile(cases, "target", split)
+        if not train:
+            return CTVolumeDataset(source, target, input_mode=self.input_mode, max_slices=self._eval_slices())
+        return CTSampleDataset(source, target, paired=True, **common)
+
+    def _eval_slices(self) -> int | None:
+        """Central slices kept per val/test case: ``val_max_slices``, but a 3D net sees at least a patch deep."""
+        if self.val_max_slices is None or self.input_mode != "3d":
+            return self.val_max_slices
+        return max(self.val_max_slices, self.patch_size[2])
 
     def setup(self, stage: str | None = None) -> None:
         """Discover the layout and read the volumes the stage needs (idempotent)."""

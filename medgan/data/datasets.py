@@ -183,3 +183,57 @@ class CTSampleDataset(Dataset):
             "label": torch.tensor(info.label, dtype=torch.long),
             "slice_frac": torch.tensor(_fraction(z_pos, depth), dtype=torch.float32),
         }
+
+
+class CTVolumeDataset(Dataset):
+    """Whole cases for validation and testing: what ``medgan-infer`` is given, with the target to score.
+
+    Args:
+        source: the pile that is inferred.
+        target: the pile scored against (same case order; the same pile for single-domain data).
+        input_mode: ``"2d"``, ``"2.5d"`` or ``"3d"`` (how a source slice maps to target slices).
+        max_slices: keep the central ``max_slices`` source slices of each case (``None``: all of them).
+
+    Every item is a dict:
+
+    * ``"source_hu"``: float32 ``(1, X, Y, Z)`` HU; ``"target_hu"``: float32 ``(1, X', Y', Z')`` HU, the
+      target slices that match the kept source slices (``Z' = Z``, or ``Z·r`` for a 3D SR ratio ``r``);
+    * ``"affine"``: float64 ``(4, 4)`` voxel -> mm of the kept source slices;
+    * ``"case"``, ``"label"`` as in :class:`CTSampleDataset`.
+    """
+
+    def __init__(self, source: Pile, target: Pile, *, input_mode: str = "2d", max_slices: int | None = None) -> None:
+        self.source, self.target, self.input_mode, self.max_slices = source, target, input_mode, max_slices
+
+    def __len__(self) -> int:
+        return len(self.source.cases)
+
+    def _block(self, depth: int) -> tuple[int, int]:
+        n = depth if self.max_slices is None else min(self.max_slices, depth)
+        start = (depth - n) // 2
+        return start, start + n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        source = self.source.store[i]["image"]
+        target = self.target.store[i]["image"]
+        src_affine = self.source.store.affines[i].to(torch.float64)
+        depth, t_depth = source.shape[-1], target.shape[-1]
+        z0, z1 = self._block(depth)
+        if t_depth == depth:
+            target = target[..., z0:z1]
+        elif self.input_mode == "3d" and t_depth % depth == 0:
+            r = t_depth // depth
+            target = target[..., z0 * r:z1 * r]
+        else:  # another slice spacing: the target slice nearest to each source slice
+            t_affine = self.target.store.affines[i]
+            target = target[..., [map_slice(z, src_affine, t_affine, t_depth) for z in range(z0, z1)]]
+        affine = src_affine.clone()
+        affine[:3, 3] += affine[:3, 2] * z0  # the kept block starts z0 slices further along z
+        info = self.source.cases[i]
+        return {
+            "source_hu": torch.as_tensor(source[..., z0:z1], dtype=torch.float32).contiguous(),
+            "target_hu": torch.as_tensor(target, dtype=torch.float32).contiguous(),
+            "affine": affine,
+            "case": info.name,
+            "label": torch.tensor(info.label, dtype=torch.long),
+        }

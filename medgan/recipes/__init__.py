@@ -2,8 +2,8 @@
 
 Names: ``dae``, ``vae``, ``redcnn``, ``pix2pix``, ``cyclegan``, ``srgan``, ``dcgan``, ``cgan``.
 
-The exports are resolved on first use (PEP 562), so that :mod:`medgan.recipes.params` - part of the config
-schema - can be imported without torch and Lightning.
+The exports are resolved on first use (PEP 562), so that :mod:`medgan.recipes.params` - the ``recipe:``
+sections, which the config's registry imports on first lookup - loads without torch and Lightning.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ _EXPORTS = {
     "build_recipe": "medgan.recipes.registry",
     "Recipe": "medgan.recipes.base",
     "set_requires_grad": "medgan.recipes.base",
+    "LRSchedule": "medgan.recipes.schedule",
+    "VolumeValidator": "medgan.recipes.validation",
+    "PanelWriter": "medgan.recipes.panels",
+    "DiversityMonitor": "medgan.recipes.diversity",
+    "collapse_warning": "medgan.recipes.diversity",
+    "TrainingState": "medgan.recipes.training_state",
     "CycleGANRecipe": "medgan.recipes.cyclegan",
     "DCGANRecipe": "medgan.recipes.dcgan",
     "Pix2PixRecipe": "medgan.recipes.pix2pix",

@@ -1,5 +1,5 @@
 """What every recipe shares: nets from the config, optimisers and schedules, manual optimisation with
-accumulation and clipping, validation in HU, panels, the diversity monitor and resumable extra state.
+accumulation and clipping, and the validation step.
 
 A recipe is a ``LightningModule`` that owns its networks (attributes named by role: ``generator``,
 ``gen_low_to_full``, ``disc_full`` ...), its losses and its optimisers. All recipes use manual
@@ -8,29 +8,34 @@ work the same way everywhere (Lightning refuses both with manual optimisation, s
 does them). ``trainer.max_steps`` counts training iterations; each recipe declares how many optimiser
 steps one iteration takes (:attr:`Recipe.steps_per_iteration`) and the engine scales Lightning's count.
 
-Batches follow :class:`medgan.data.CTDataModule`: ``source``/``target`` ``(B, C, *patch)`` normalised,
-``case``, ``label``, ``slice_frac``.
+Beside it (each one concept): :mod:`.schedule` (lr schedule), :mod:`.validation` (whole cases through
+``medgan-infer``'s inferer), :mod:`.panels` and :mod:`.diversity` (callbacks), :mod:`.training_state`
+(RNG and data epochs for exact resume), :mod:`.net_fit` (nets that do not fit the patch).
+
+Training batches follow :class:`medgan.data.CTDataModule`: ``source``/``target`` ``(B, C, *patch)``
+normalised, ``case``, ``label``, ``slice_frac``; validation batches are one whole case in HU
+(``source_hu``, ``target_hu``, ``affine``).
 """
 
 from __future__ import annotations
 
 import abc
-import inspect
-import random
 from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_warn
 
 from medgan.config import ExperimentConfig, config_to_dict, validate_config
 from medgan.errors import ConfigError
-from medgan.metrics import windowed_metrics
 from medgan.package import make_manifest
+from medgan.recipes.diversity import DiversityMonitor
+from medgan.recipes.net_fit import build_fitting_net
+from medgan.recipes.panels import PanelWriter
+from medgan.recipes.schedule import LRSchedule
+from medgan.recipes.training_state import TrainingState
+from medgan.recipes.validation import VolumeValidator
 from medgan.transforms.intensity import build_normalizer
 
 
@@ -41,44 +46,22 @@ def set_requires_grad(nets: nn.Module | list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-class _Schedule:
-    """Multiplier of the base lr per optimiser step (an object, so ``LambdaLR`` checkpoints its fields)."""
-
-    def __init__(self, kind: str, total: int, decay_start: float, warmup: int, step_size: int, gamma: float):
-        self.kind, self.total, self.decay_start = kind, max(int(total), 1), decay_start
-        self.warmup, self.step_size, self.gamma = warmup, step_size, gamma
-
-    def __call__(self, step: int) -> float:
-        factor = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
-        if self.kind == "linear_decay":  # CycleGAN: constant, then linearly to 0 at the last step
-            start = int(self.decay_start * self.total)
-            factor *= 1.0 - max(0, step - start) / max(self.total - start, 1)
-        elif self.kind == "cosine":
-            factor *= 0.5 * (1 + np.cos(np.pi * min(step, self.total) / self.total))
-        elif self.kind == "step":
-            factor *= self.gamma ** (step // self.step_size)
-        return float(max(factor, 0.0))
-
-
 class Recipe(pl.LightningModule, abc.ABC):
-    """Base class. Subclasses set :attr:`recipe_name`, build nets in :meth:`build`, and implement
-    :meth:`train_step` (returns the logged losses) and :meth:`predict` (source -> output, normalised).
+    """Base class. Subclasses build nets in :meth:`build` and implement :meth:`train_step` (returns the
+    logged losses); :meth:`predict` (source -> output, normalised) defaults to the generator.
 
     Args:
         config: the validated :class:`ExperimentConfig` or its plain-dict form (as stored in checkpoints).
     """
 
-    recipe_name: ClassVar[str] = ""
     #: optimiser steps per training iteration (``trainer.max_steps`` counts iterations)
     steps_per_iteration: ClassVar[int] = 1
-    #: the role written as ``infer_net`` into the model package
+    #: the role written as ``infer_net`` into the model package (a property where it depends on the config)
     infer_role: ClassVar[str] = "generator"
     #: roles stored in the model package (the nets inference can use; discriminators are left out)
     package_roles: ClassVar[tuple[str, ...]] = ("generator",)
-    #: adversarial recipes get the diversity monitor by default
-    generative: ClassVar[bool] = False
-    #: whether validation compares the output with the target in HU
-    has_val_metrics: ClassVar[bool] = True
+    #: whether the diversity (mode-collapse) monitor runs unless ``validation.diversity.enabled`` says
+    monitor_diversity: ClassVar[bool] = False
 
     def __init__(self, config: ExperimentConfig | dict[str, Any]) -> None:
         super().__init__()
@@ -89,46 +72,46 @@ class Recipe(pl.LightningModule, abc.ABC):
         self.spatial_dims = 3 if self.cfg.data.input_mode == "3d" else 2
         self.context = self.cfg.data.context_slices if self.cfg.data.input_mode == "2.5d" else 0
         self.source_channels = 2 * self.context + 1
-        self.build()
-        self.diversity_history: list[tuple[int, float]] = []
-        self._diversity_batch: list[torch.Tensor] = []
-        self._panel_rows: list[dict[str, np.ndarray]] = []
+        v = self.cfg.validation
+        self.validator = VolumeValidator(v.hu_window(), list(self.cfg.data.patch_size), self.cfg.data.scale,
+                                         v.diversity.samples)
+        self.window_done = True  # whether this batch ends a gradient-accumulation window (set per batch)
         self.last_validated_step = -1
-        self.data_epoch = 0  # the next epoch of data to draw; seeds the sampler (see on_train_epoch_start)
+        self.build()
         self.save_hyperparameters({"config": config_to_dict(self.cfg), "medgan_manifest": self.manifest()})
+
+    @property
+    def recipe_name(self) -> str:
+        return self.cfg.recipe.name
 
     # -- construction ----------------------------------------------------------------------------------
     @abc.abstractmethod
     def build(self) -> None:
         """Create the recipe's nets, losses and pools (called once from ``__init__``)."""
 
-    def make_net(self, role: str, key: str, **fill: Any) -> nn.Module:
+    def make_net(self, role: str, key: str, check_shape: tuple[int, ...] | None = None,
+                 check_output: tuple[int, ...] | None = None, **fill: Any) -> nn.Module:
         """Build ``nets.<key>`` as attribute ``role``; ``fill`` sets arguments the data layout dictates
-        (``spatial_dims``, ``in_channels`` ...) when the net takes them, and refuses a conflicting value."""
-        from medgan.nets import NETS, build_net
-
-        cfg = dict(getattr(self.cfg.nets, key))
-        try:
-            factory = NETS.get(cfg["type"])
-        except KeyError as err:
-            raise ConfigError(f"nets.{key}.type: {err.args[0]}") from None
-        params = inspect.signature(factory).parameters
-        for name, value in fill.items():
-            if name not in params:
-                continue
-            if name in cfg and cfg[name] != value:
-                raise ConfigError(
-                    f"nets.{key}.{name}={cfg[name]!r} does not fit the data: the recipe '{self.recipe_name}' with "
-                    f"data.input_mode='{self.cfg.data.input_mode}' needs {value!r} (remove the key to let it be set)"
-                )
-            cfg[name] = value
-        try:
-            net = build_net(cfg)
-        except (ConfigError, TypeError, ValueError) as err:
-            raise ConfigError(f"nets.{key}: {err}") from None
+        (``spatial_dims``, ``in_channels`` ...) when the net takes them, and refuses a conflicting value.
+        With ``check_shape`` ``(1, C, *spatial)`` the net is run once on it (and must give ``check_output``
+        spatial sizes, when given), so a net that does not fit the patch is a one-line config error."""
+        net, self.net_configs[role] = build_fitting_net(self.cfg, key, fill, check_shape, check_output)
         self.add_module(role, net)
-        self.net_configs[role] = cfg
         return net
+
+    def image_net(self, role: str, key: str = "generator", **extra: Any) -> nn.Module:
+        """An image-to-image net ``nets.<key>``: source ``(B, C, *patch)`` -> ``(B, 1, *patch·scale)``."""
+        patch, scale = list(self.cfg.data.patch_size), self.cfg.data.scale
+        fill = {"spatial_dims": self.spatial_dims, "in_channels": self.source_channels, "out_channels": 1,
+                "img_size": patch if len(set(patch)) > 1 else patch[0], "upscale": scale, **extra}
+        return self.make_net(role, key, check_shape=(1, fill["in_channels"], *patch),
+                             check_output=tuple(p * scale for p in patch), **fill)
+
+    def critic_net(self, role: str, in_channels: int, key: str = "discriminator", **extra: Any) -> nn.Module:
+        """A discriminator ``nets.<key>`` that sees ``in_channels`` images of the target size."""
+        size = [p * self.cfg.data.scale for p in self.cfg.data.patch_size]
+        return self.make_net(role, key, check_shape=(1, in_channels, *size), spatial_dims=self.spatial_dims,
+                             in_channels=in_channels, **extra)
 
     def make_loss(self, key: str, cfg: dict[str, Any]) -> nn.Module:
         """Build a loss from ``recipe.<key>`` (``type`` + kwargs), naming the key on error."""
@@ -138,12 +121,6 @@ class Recipe(pl.LightningModule, abc.ABC):
             return build_loss(dict(cfg))
         except (KeyError, ConfigError, TypeError, ValueError) as err:
             raise ConfigError(f"recipe.{key}: {err.args[0] if err.args else err}") from None
-
-    def image_fill(self, in_channels: int | None = None, out_channels: int = 1) -> dict[str, Any]:
-        """Arguments every image-to-image net gets from the data layout."""
-        patch = list(self.cfg.data.patch_size)
-        return {"spatial_dims": self.spatial_dims, "in_channels": in_channels or self.source_channels,
-                "out_channels": out_channels, "img_size": patch if len(set(patch)) > 1 else patch[0]}
 
     def manifest(self) -> dict[str, Any]:
         """The model-package manifest (also stored in every ``.ckpt`` as ``medgan_manifest``)."""
@@ -165,6 +142,14 @@ class Recipe(pl.LightningModule, abc.ABC):
         return {f"{role}.{k}": v for role in self.package_roles
                 for k, v in getattr(self, role).state_dict().items()}
 
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Resume state, validation panels and (for adversarial recipes) the diversity monitor."""
+        v, run = self.cfg.validation, Path(self.cfg.run.dir)
+        callbacks: list[pl.Callback] = [TrainingState(), PanelWriter(run, v.panels, v.hu_window("panel_window"))]
+        if self.monitor_diversity if v.diversity.enabled is None else v.diversity.enabled:
+            callbacks.append(DiversityMonitor(run, v.diversity.samples, v.diversity.warn_fraction))
+        return callbacks
+
     # -- optimisation ----------------------------------------------------------------------------------
     def optimizer_groups(self) -> list[tuple[list[nn.Parameter], float]]:
         """``[(params, lr), ...]``, one optimiser each; default: the generator alone."""
@@ -179,33 +164,24 @@ class Recipe(pl.LightningModule, abc.ABC):
         optimizers, schedulers = [], []
         for params, lr in self.optimizer_groups():
             opt = cls(params, lr=lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, _Schedule(s.type, total, s.decay_start, s.warmup_steps, s.step_size, s.gamma))
+            schedule = LRSchedule(s.type, total, s.decay_start, s.warmup_steps, s.step_size, s.gamma)
             optimizers.append(opt)
-            schedulers.append({"scheduler": sched, "interval": "step"})
+            schedulers.append({"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"})
         return optimizers, schedulers
-
-    def _opt(self, index: int):
-        opts = self.optimizers()
-        return opts[index] if isinstance(opts, list) else opts
-
-    def _sched(self, index: int):
-        scheds = self.lr_schedulers()
-        return scheds[index] if isinstance(scheds, list) else scheds
 
     def optimize(self, loss: torch.Tensor, index: int = 0) -> None:
         """Backward ``loss`` into optimiser ``index``'s params; step (clip, step, zero, lr schedule) at the
         end of each accumulation window."""
-        acc = self.cfg.trainer.accumulate_grad_batches
-        opt = self._opt(index)
-        self.manual_backward(loss / acc)
-        if self._window_done:
+        opts, scheds = self.optimizers(), self.lr_schedulers()
+        opt = opts[index] if isinstance(opts, list) else opts
+        self.manual_backward(loss / self.cfg.trainer.accumulate_grad_batches)
+        if self.window_done:
             if self.cfg.trainer.gradient_clip_val:
                 self.clip_gradients(opt, gradient_clip_val=self.cfg.trainer.gradient_clip_val,
                                     gradient_clip_algorithm="norm")
             opt.step()
             opt.zero_grad(set_to_none=True)
-            self._sched(index).step()
+            (scheds[index] if isinstance(scheds, list) else scheds).step()
 
     @property
     def iteration(self) -> int:
@@ -213,189 +189,52 @@ class Recipe(pl.LightningModule, abc.ABC):
         return self.trainer.global_step // self.steps_per_iteration if self._trainer else 0
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._window_done = (batch_idx + 1) % self.cfg.trainer.accumulate_grad_batches == 0
+        self.window_done = (batch_idx + 1) % self.cfg.trainer.accumulate_grad_batches == 0
         losses = self.train_step(batch)
         size = len(batch["target"])
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=True, on_step=True,
                       on_epoch=False, batch_size=size)
-        self.log("train/lr", self._opt(0).param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=size)
+        opt = self.optimizers()
+        lr = (opt[0] if isinstance(opt, list) else opt).param_groups[0]["lr"]
+        self.log("train/lr", lr, on_step=True, on_epoch=False, batch_size=size)
 
     @abc.abstractmethod
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """One iteration (all optimisers stepped); returns the losses to log by name."""
 
-    # -- validation ------------------------------------------------------------------------------------
     def predict(self, source: torch.Tensor) -> torch.Tensor:
         """Source ``(B, C, *patch)`` normalised -> output ``(B, 1, *patch·scale)`` normalised."""
         return self.generator(source)
 
-    def infer(self, source: torch.Tensor) -> torch.Tensor:
-        """:meth:`predict` over a whole slice / volume by MONAI's sliding window with the training patch as
-        ROI (nets with a fixed input size or size divisibility need it; overlapping Gaussian-weighted tiles
-        avoid seams). ``(B, C, *any)`` -> ``(B, 1, *any·scale)`` normalised."""
-        from monai.inferers import sliding_window_inference
-
-        roi = list(self.cfg.data.patch_size)
-        if list(source.shape[2:]) == roi:
-            return self.predict(source)
-        return sliding_window_inference(source, roi_size=roi, sw_batch_size=4, predictor=self.predict,
-                                        overlap=0.25, mode="gaussian", padding_mode="replicate")
-
-    def centre_channel(self, source: torch.Tensor) -> torch.Tensor:
-        """The centre slice of a 2.5D slab ``(B, 2k+1, H, W)`` -> ``(B, 1, H, W)``."""
-        return source[:, self.context:self.context + 1]
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        source, target = batch["source"], batch["target"]
-        output = self.infer(source).float()
-        out_hu = self.normalizer.inverse(output)
-        target_hu = self.normalizer.inverse(target.float())
-        input_hu = self.normalizer.inverse(self.centre_channel(source).float())
-        if input_hu.shape[2:] != target_hu.shape[2:]:  # super-resolution: compare with the interpolated input
-            mode = "trilinear" if input_hu.ndim == 5 else "bilinear"
-            input_hu = F.interpolate(input_hu, size=target_hu.shape[2:], mode=mode, align_corners=False)
-        window = self.cfg.validation.hu_window()
-        size = len(target)
-        if self.has_val_metrics:
-            m, m_in = windowed_metrics(out_hu, target_hu, window), windowed_metrics(input_hu, target_hu, window)
-            for name in ("psnr", "ssim", "rmse"):
-                self.log(f"val/{name}", m[name].mean(), sync_dist=True, batch_size=size, prog_bar=name == "ssim")
-                self.log(f"val/input_{name}", m_in[name].mean(), sync_dist=True, batch_size=size)
-        if len(self._panel_rows) < self.cfg.validation.panels:
-            target_view = {"target": target_hu[0].cpu().numpy()} if self.has_val_metrics else {}
-            self._panel_rows.append({"input": self.normalizer.inverse(self.centre_channel(source[:1]).float())[0]
-                                     .cpu().numpy(), "output": out_hu[0].cpu().numpy(), **target_view})
-        if self.diversity_enabled and sum(len(x) for x in self._diversity_batch) < self.cfg.validation.diversity.samples:
-            self._diversity_batch.append(self.diversity_outputs(batch, output).detach().cpu())
-
-    def diversity_outputs(self, batch: dict[str, Any], output: torch.Tensor) -> torch.Tensor:
-        """Outputs whose spread is monitored (image-to-image: the validation outputs themselves)."""
-        return output
-
-    @property
-    def diversity_enabled(self) -> bool:
-        flag = self.cfg.validation.diversity.enabled
-        return self.generative if flag is None else flag
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.cfg.run.dir)
-
+    # -- validation: whole cases through medgan-infer's inferer ----------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._panel_rows, self._diversity_batch = [], []
+        self.validator.start(self.manifest(), self.package_state_dict(), self.device)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Infer one whole case as ``medgan-infer`` would, log its scores; return the panel row and the
+        crops for the diversity monitor (read by the callbacks)."""
+        output_hu = self.validator.infer(batch)
+        for name, value in self.validator.score(output_hu, batch).items():
+            self.log(f"val/{name}", value, sync_dist=True, batch_size=1, prog_bar=name == "ssim")
+        return {"panel": [self.validator.panel_row(output_hu, batch)],
+                "diversity": self.validator.diversity_crops(self.normalizer.forward(output_hu))}
 
     def on_validation_epoch_end(self) -> None:
-        from medgan.figures import mean_pairwise_distance, save_diversity_plot, save_panel
-
-        step = self.iteration
+        self.validator.stop()
         if not self.trainer.sanity_checking:
             self.last_validated_step = self.trainer.global_step
-        if self._panel_rows and self.trainer.is_global_zero and not self.trainer.sanity_checking:
-            save_panel(self.run_dir / "samples" / f"val_step{step:07d}.png", self._panel_rows,
-                       self.cfg.validation.hu_window("panel_window"), title=f"{self.recipe_name}, step {step}")
-        samples = torch.cat(self._diversity_batch)[: self.cfg.validation.diversity.samples] if self._diversity_batch else None
-        if samples is not None and len(samples) >= 2 and not self.trainer.sanity_checking:
-            value = mean_pairwise_distance(samples.numpy())
-            self.log("val/diversity", value, sync_dist=True)
-            self.diversity_history.append((step, value))
-            frac = self.cfg.validation.diversity.warn_fraction
-            warning = collapse_warning(self.diversity_history, frac)
-            if warning:
-                rank_zero_warn(warning)
-            if self.trainer.is_global_zero:
-                steps, values = zip(*self.diversity_history)
-                save_diversity_plot(self.run_dir / "samples" / "diversity.png", steps, values, frac)
-        self._panel_rows, self._diversity_batch = [], []
 
-    # -- data epochs -----------------------------------------------------------------------------------
-    def on_train_epoch_start(self) -> None:
-        # Lightning 2.6 miscounts epochs when a step-based run resumes from an epoch-end checkpoint (it
-        # runs an empty epoch first), which would hand the seeded sampler the wrong epoch. medgan counts
-        # the epochs that drew batches, saves the count in the checkpoint, and seeds the sampler with it,
-        # so a resumed run draws exactly the batches the uninterrupted run draws.
-        for sampler in _samplers(self.trainer.train_dataloader):
-            sampler.set_epoch(self.data_epoch)
-        self._epoch_drew = False
-        if getattr(self, "_pending_rng", None) is not None:
-            # resumed: the RNG continues from the checkpoint at the epoch that draws batches, like the
-            # uninterrupted run (re-applied if Lightning's empty restart epoch consumed draws)
-            _restore_rng(self._pending_rng)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        if not getattr(self, "_epoch_drew", True):
-            self._epoch_drew = True
-            self.data_epoch += 1
-        self._pending_rng = None
-
-    # -- resumable extra state -------------------------------------------------------------------------
+    # -- resumable recipe state ------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
         """Recipe state beyond weights/optimisers (image pools ...); tensors and plain types only."""
         return {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
+        """Restore what :meth:`extra_state` returned."""
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # every piece is a tensor or a plain type, so the checkpoint loads with weights_only=True
-        np_state = np.random.get_state()
-        py_state = random.getstate()
-        checkpoint["medgan_state"] = {
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                          "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-                "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]},
-            },
-            "diversity": [list(x) for x in self.diversity_history],
-            "data_epoch": self.data_epoch,
-            "recipe": self.extra_state(),
-        }
+        checkpoint["medgan_state"] = {"recipe": self.extra_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("medgan_state")
-        if not state:
-            return
-        # applied when training restarts (see on_train_epoch_start), not now: Lightning's restore path
-        # draws from the global RNG (an empty epoch's DataLoader iterator) before the first batch
-        self._pending_rng = state["rng"]
-        _restore_rng(self._pending_rng)
-        self.diversity_history = [(int(s), float(v)) for s, v in state["diversity"]]
-        self.data_epoch = int(state.get("data_epoch", checkpoint.get("epoch", 0)))
-        self.load_extra_state(state["recipe"])
-
-
-
-def collapse_warning(history: list[tuple[int, float]], fraction: float) -> str | None:
-    """The mode-collapse message when the latest diversity of ``history`` ``[(step, value), ...]`` fell
-    below ``fraction`` x the first value, else ``None``."""
-    if len(history) < 2 or history[0][1] <= 0:
-        return None
-    (_, first), (step, value) = history[0], history[-1]
-    if value >= fraction * first:
-        return None
-    return (f"possible mode collapse: output diversity {value:.4g} at step {step} fell below {fraction:g} x its "
-            f"first value {first:.4g} (validation.diversity.warn_fraction)")
-
-
-def _restore_rng(rng: dict[str, Any]) -> None:
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    n = rng["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    p = rng["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
-
-
-def _samplers(loader: Any) -> list[Any]:
-    """Every sampler with ``set_epoch`` in a loader, including the one inside Lightning's DDP wrapper."""
-    found = []
-    for loader_ in loader if isinstance(loader, list | tuple) else [loader]:
-        for sampler in (getattr(loader_, "sampler", None), getattr(getattr(loader_, "batch_sampler", None), "sampler", None)):
-            while sampler is not None:
-                if hasattr(sampler, "set_epoch") and sampler not in found:
-                    found.append(sampler)
-                sampler = getattr(getattr(sampler, "dataset", None), "_sampler", None)
-    return found
+        if "medgan_state" in checkpoint:
+            self.load_extra_state(checkpoint["medgan_state"]["recipe"])

@@ -18,22 +18,20 @@ from medgan.recipes.base import Recipe, set_requires_grad
 
 
 class CycleGANRecipe(Recipe):
-    recipe_name = "cyclegan"
     steps_per_iteration = 2  # one optimiser for both generators, one for both discriminators (as the reference)
     infer_role = "gen_low_to_full"
     package_roles = ("gen_low_to_full", "gen_full_to_low")
-    generative = True
+    monitor_diversity = True
 
     def build(self) -> None:
         from medgan.nets import ImagePool
 
         if self.cfg.data.input_mode == "2.5d":
             raise ConfigError("recipe 'cyclegan' supports data.input_mode '2d' or '3d', got '2.5d'")
-        fill = self.image_fill()
-        self.make_net("gen_low_to_full", "generator", **fill)
-        self.make_net("gen_full_to_low", "generator", **fill)
-        self.make_net("disc_full", "discriminator", spatial_dims=self.spatial_dims, in_channels=1)
-        self.make_net("disc_low", "discriminator", spatial_dims=self.spatial_dims, in_channels=1)
+        self.image_net("gen_low_to_full")
+        self.image_net("gen_full_to_low")
+        self.critic_net("disc_full", in_channels=1)
+        self.critic_net("disc_low", in_channels=1)
         r = self.cfg.recipe
         self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
         self.loss_cycle = self.make_loss("lambda_cycle", {"type": "cycle", "weight": r.lambda_cycle})

@@ -16,10 +16,8 @@ from medgan.recipes.base import Recipe, set_requires_grad
 
 
 class DCGANRecipe(Recipe):
-    recipe_name = "dcgan"
     steps_per_iteration = 2
-    generative = True
-    has_val_metrics = False
+    monitor_diversity = True
 
     def build(self) -> None:
         r, patch = self.cfg.recipe, list(self.cfg.data.patch_size)
@@ -27,7 +25,6 @@ class DCGANRecipe(Recipe):
             raise ConfigError(f"recipe '{r.name}' needs a square/cubic data.patch_size, got {patch}")
         if r.name == "cgan" and r.num_classes < 2:
             raise ConfigError(f"recipe 'cgan' needs recipe.num_classes >= 2, got {r.num_classes}")
-        self.recipe_name = r.name
         classes = r.num_classes if r.name == "cgan" else 0
         self.make_net("generator", "generator", spatial_dims=self.spatial_dims, latent_size=r.latent_dim,
                       out_channels=1, img_size=patch[0], num_classes=classes)
@@ -77,13 +74,18 @@ class DCGANRecipe(Recipe):
         z = self.fixed_z[: len(source)]
         return self.sample(z, self.fixed_labels[: len(source)])
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def on_validation_epoch_start(self) -> None:
+        """Nothing to load: validation samples the fixed latent batch (there is no target to score)."""
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """At the first batch: the fixed latent batch as panel rows (a real case's centre slice as
+        ``input``) and as the diversity monitor's samples."""
         if batch_idx > 0:
-            return
+            return {}
         fake = self.sample(self.fixed_z, self.fixed_labels).float()
         fake_hu = self.normalizer.inverse(fake)
-        self._panel_rows = [{"output": fake_hu[i].cpu().numpy(),
-                             "input": self.normalizer.inverse(batch["target"][0].float()).cpu().numpy()}
-                            for i in range(min(self.cfg.validation.panels, len(fake)))]
-        if self.diversity_enabled:
-            self._diversity_batch = [fake.detach().cpu()]
+        real = batch["target_hu"][0]
+        real_view = real[..., real.shape[-1] // 2].cpu().numpy()
+        rows = [{"output": fake_hu[i].cpu().numpy(), "input": real_view}
+                for i in range(min(self.cfg.validation.panels, len(fake)))]
+        return {"panel": rows, "diversity": fake.detach().cpu()}

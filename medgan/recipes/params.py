@@ -1,35 +1,35 @@
-"""Parameters of each recipe, chosen by ``recipe.name`` (part of the config schema, :mod:`medgan.config`).
+"""Parameters of each recipe, chosen by ``recipe.name``: the ``recipe:`` section of the config.
 
-Kept beside the recipes and free of torch, so loading a config stays light.
+Each model is registered in :data:`medgan.config.RECIPE_PARAMS` under the names it serves; the config
+imports this module through that registry on first lookup. Kept free of torch, so loading a config stays
+light. A model's :meth:`~medgan.config.RecipeParams.check` holds checks that need other sections.
 """
 
 from __future__ import annotations
 
-import typing
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from medgan.config import RECIPE_PARAMS, Component, RecipeParams
 
-def check_component(value: dict[str, Any]) -> dict[str, Any]:
-    """A net/loss config must name its registered ``type``."""
-    if not isinstance(value.get("type"), str) or not value["type"]:
-        raise ValueError(f"needs a 'type' naming a registered component, got keys {sorted(value)}")
-    return value
+if TYPE_CHECKING:
+    from medgan.config import ExperimentConfig
 
 
-#: ``type:`` + keyword arguments of a registered net or loss (MONAI argument names).
-Component = Annotated[dict[str, Any], Field(json_schema_extra={"medgan_component": True})]
+def _register(cls: type[RecipeParams]) -> type[RecipeParams]:
+    """Register ``cls`` under every name of its ``name: Literal[...]``."""
+    from typing import get_args
+
+    for name in get_args(cls.model_fields["name"].annotation):
+        RECIPE_PARAMS.register(name)(cls)
+    return cls
 
 
-class _Recipe(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    #: nets the recipe needs from ``nets:``
-    needs: ClassVar[tuple[str, ...]] = ("generator",)
 
 
-class DAERecipe(_Recipe):
+@_register
+class DAERecipe(RecipeParams):
     """Denoising / plain autoencoders (``ae_*``, ``dae`` nets): reconstruct the target from the source."""
 
     name: Literal["dae"]
@@ -39,7 +39,8 @@ class DAERecipe(_Recipe):
     sparsity: Component = Field({"type": "sparsity"}, description="sparsity loss config")
 
 
-class VAERecipe(_Recipe):
+@_register
+class VAERecipe(RecipeParams):
     """Variational autoencoder (``vae`` net): reconstruction + beta x KL, e.g. for anomaly detection."""
 
     name: Literal["vae"]
@@ -48,14 +49,16 @@ class VAERecipe(_Recipe):
     kl_warmup_steps: int = Field(0, ge=0, description="KL weight ramps linearly from 0 over these steps")
 
 
-class RedCNNRecipe(_Recipe):
+@_register
+class RedCNNRecipe(RecipeParams):
     """Supervised denoiser (RED-CNN and any image-to-image net): pixel loss source -> target."""
 
     name: Literal["redcnn"]
     loss: Component = Field({"type": "l2"}, description="pixel loss (MSE in the RED-CNN paper)")
 
 
-class Pix2PixRecipe(_Recipe):
+@_register
+class Pix2PixRecipe(RecipeParams):
     """Pix2Pix (Isola et al. 2017): paired translation, D sees (input, output) pairs, GAN + lambda_l1 x L1."""
 
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
@@ -64,7 +67,8 @@ class Pix2PixRecipe(_Recipe):
     lambda_l1: float = Field(100.0, ge=0, description="weight of the L1 term")
 
 
-class CycleGANRecipe(_Recipe):
+@_register
+class CycleGANRecipe(RecipeParams):
     """CycleGAN (Zhu et al. 2017): unpaired low <-> full dose, two G, two D, cycle + identity, image pool."""
 
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
@@ -74,8 +78,14 @@ class CycleGANRecipe(_Recipe):
     lambda_identity: float = Field(0.5, ge=0, description="identity weight as a fraction of lambda_cycle")
     pool_size: int = Field(50, ge=0, description="generated images kept per domain for D (0: no pool)")
 
+    def check(self, cfg: ExperimentConfig) -> None:
+        super().check(cfg)
+        if cfg.data.pairing == "single":
+            raise ValueError("recipe 'cyclegan' needs data.pairing 'unpaired' or 'paired', got 'single'")
 
-class SRGANRecipe(_Recipe):
+
+@_register
+class SRGANRecipe(RecipeParams):
     """SRGAN (Ledig et al. 2017): SRResNet pre-training, then pixel + D-feature content + adversarial; EMA of G."""
 
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
@@ -88,8 +98,14 @@ class SRGANRecipe(_Recipe):
     feature_weight: float = Field(1.0, ge=0, description="content loss on D features (no download needed)")
     ema_decay: float | None = Field(0.999, gt=0, lt=1, description="EMA of G (None: off)")
 
+    def check(self, cfg: ExperimentConfig) -> None:
+        super().check(cfg)
+        if cfg.data.scale < 2:
+            raise ValueError(f"recipe 'srgan' needs data.scale >= 2, got {cfg.data.scale}")
 
-class DCGANRecipe(_Recipe):
+
+@_register
+class DCGANRecipe(RecipeParams):
     """Noise -> image (``dcgan``) or class-conditional (``cgan``: label from dataset.json)."""
 
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
@@ -97,16 +113,3 @@ class DCGANRecipe(_Recipe):
     latent_dim: int = Field(100, ge=1, description="length of z")
     num_classes: int = Field(0, ge=0, description="cgan: number of labels")
     gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
-
-
-RecipeConfig = Annotated[
-    Union[DAERecipe, VAERecipe, RedCNNRecipe, Pix2PixRecipe, CycleGANRecipe, SRGANRecipe, DCGANRecipe],  # noqa: UP007
-    Field(discriminator="name"),
-]
-RECIPE_CLASSES: dict[str, type[_Recipe]] = {
-    n: c
-    for c in typing.get_args(typing.get_args(RecipeConfig)[0])
-    for n in typing.get_args(c.model_fields["name"].annotation)
-}
-
-

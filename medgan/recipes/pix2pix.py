@@ -14,14 +14,12 @@ from medgan.recipes.base import Recipe, set_requires_grad
 
 
 class Pix2PixRecipe(Recipe):
-    recipe_name = "pix2pix"
     steps_per_iteration = 2
-    generative = True
+    monitor_diversity = True
 
     def build(self) -> None:
-        self.make_net("generator", "generator", **self.image_fill())
-        self.make_net("discriminator", "discriminator", spatial_dims=self.spatial_dims,
-                      in_channels=self.source_channels + 1)
+        self.image_net("generator")
+        self.critic_net("discriminator", in_channels=self.source_channels + 1)
         self.loss_gan = self.make_loss("gan_loss", self.cfg.recipe.gan_loss)
         self.loss_l1 = self.make_loss("lambda_l1", {"type": "l1", "weight": self.cfg.recipe.lambda_l1})
 

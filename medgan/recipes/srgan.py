@@ -18,15 +18,22 @@ from medgan.recipes.base import Recipe, set_requires_grad
 
 
 class SRGANRecipe(Recipe):
-    recipe_name = "srgan"
     steps_per_iteration = 2
-    generative = True
+    monitor_diversity = True
+
+    @property
+    def infer_role(self) -> str:  # type: ignore[override]
+        return "generator_ema" if self.cfg.recipe.ema_decay else "generator"
+
+    @property
+    def package_roles(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.infer_role,)
 
     def build(self) -> None:
         from medgan.nets import EMA
 
-        self.make_net("generator", "generator", **self.image_fill(), upscale=self.cfg.data.scale)
-        self.make_net("discriminator", "discriminator", spatial_dims=self.spatial_dims, in_channels=1)
+        self.image_net("generator", upscale=self.cfg.data.scale)
+        self.critic_net("discriminator", in_channels=1)
         r = self.cfg.recipe
         self.loss_pix = self.make_loss("pixel_loss", r.pixel_loss)
         self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
@@ -38,7 +45,6 @@ class SRGANRecipe(Recipe):
             # ``generator_ema.<param>`` like any package net (the AveragedModel wrapper would add ``module.``)
             self.add_module("generator_ema", self._ema.module)
             self.net_configs["generator_ema"] = dict(self.net_configs["generator"])
-            self.infer_role, self.package_roles = "generator_ema", ("generator_ema",)
 
     def optimizer_groups(self):
         return [(list(self.generator.parameters()), self.cfg.optim.lr),
@@ -70,7 +76,7 @@ class SRGANRecipe(Recipe):
             losses["loss_g_adv"] = r.adv_weight * self.loss_gan.g_loss(logits_fake)
             set_requires_grad(self.discriminator, True)
         self.optimize(sum(losses.values()), 0)
-        if self._ema is not None and self._window_done:
+        if self._ema is not None and self.window_done:
             self._ema.update(self.generator)
         return {k: v.detach() for k, v in losses.items()}, fake_high.detach()
 

@@ -19,10 +19,8 @@ class DAERecipe(Recipe):
     adds the sparsity loss on the net's ``last_code`` (``ae_sparse``).
     """
 
-    recipe_name = "dae"
-
     def build(self) -> None:
-        self.make_net("generator", "generator", **self.image_fill())
+        self.image_net("generator")
         self.loss_pix = self.make_loss("loss", self.cfg.recipe.loss)
         self.loss_sparse = (self.make_loss("sparsity", {**self.cfg.recipe.sparsity, "weight": self.cfg.recipe.sparsity_weight})
                             if self.cfg.recipe.sparsity_weight > 0 else None)
@@ -49,10 +47,8 @@ class DAERecipe(Recipe):
 class VAERecipe(Recipe):
     """Variational autoencoder: reconstruction + beta x KL (linear warm-up of beta over kl_warmup_steps)."""
 
-    recipe_name = "vae"
-
     def build(self) -> None:
-        self.make_net("generator", "generator", **self.image_fill())
+        self.image_net("generator")
         self.loss_pix = self.make_loss("loss", self.cfg.recipe.loss)
         self.loss_kl = self.make_loss("kl_weight", {"type": "kl"})
 
@@ -76,10 +72,8 @@ class VAERecipe(Recipe):
 class RedCNNRecipe(Recipe):
     """Supervised low-dose -> full-dose denoiser with a pixel loss (MSE for RED-CNN, Chen et al. 2017)."""
 
-    recipe_name = "redcnn"
-
     def build(self) -> None:
-        self.make_net("generator", "generator", **self.image_fill())
+        self.image_net("generator")
         self.loss_pix = self.make_loss("loss", self.cfg.recipe.loss)
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

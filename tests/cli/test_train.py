@@ -36,6 +36,7 @@ TINY = {
                    "data.batch_size=2"],
     "anomaly_vae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "nets.generator.latent_size=8",
                     "data.patch_size=[32,32]", "data.batch_size=2"],
+    "sr": ["nets.generator.channels=4", "nets.generator.num_blocks=1", "data.patch_size=[16,16]", "data.batch_size=1"],
     "synth_cgan": ["nets.generator.channels=4", *D4, "recipe.latent_dim=8", "data.patch_size=[16,16]",
                    "data.batch_size=2", "validation.diversity.samples=4"],
 }
@@ -56,7 +57,7 @@ def test_every_shipped_config_has_tiny_overrides():
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_shipped_config_trains_on_the_real_ct(name, datasets, tmp_path, capsys):
     run = tmp_path / "run"
-    root = datasets["sr" if name.startswith("sr_") else "ldct"]
+    root = datasets["sr" if name.startswith("sr") else "ldct"]
     code = main(["--config", str(ROOT / "configs" / f"{name}.yaml"), f"data.root={root}", f"run.dir={run}",
                  *COMMON, *TINY[name]])
     out = capsys.readouterr()
@@ -82,10 +83,15 @@ def test_shipped_config_trains_on_the_real_ct(name, datasets, tmp_path, capsys):
         (["nets.generator.type=resnet_generatr"], "nets.generator.type: No object named 'resnet_generatr'"),
         (["nets.generator.chanels=4"], "unknown argument 'chanels' (did you mean 'channels'?)"),
         (["data.root=/nonexistent/ds"], "data.root: dataset folder not found: /nonexistent/ds"),
+        (["--config-name=ldct_pix2pix", "data.patch_size=[64,64]"],
+         "nets.generator.num_downs=8 needs every data.patch_size side divisible by 2**8=256, got data.patch_size=[64, 64]"),
+        (["--config-name=sr", "data.scale=3"], "nets.generator.upscale=2 does not fit the data"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path, capsys):
-    code = main(["--config", str(ROOT / "configs/ldct_cyclegan.yaml"), f"run.dir={tmp_path / 'run'}",
+    name = args[0].removeprefix("--config-name=") if args[0].startswith("--config-name=") else "ldct_cyclegan"
+    args = [a for a in args if not a.startswith("--config-name=")]
+    code = main(["--config", str(ROOT / f"configs/{name}.yaml"), f"run.dir={tmp_path / 'run'}",
                  "trainer.accelerator=cpu", *args])
     err = capsys.readouterr().err
     assert code == 2

@@ -71,26 +71,29 @@ def test_epochs_differ_but_repeat(make_dataset):
     assert len(first) == 3 * 8  # one sample per training slice by default
 
 
-def test_val_iterates_whole_paired_slices(make_dataset, chest_crop):
+def test_val_iterates_whole_paired_cases_in_hu(make_dataset, chest_crop):
     root = make_dataset(val=("P3_a", "P4_a"))
     dm = CTDataModule(root, patch_size=[16, 16], seed=0)
     dm.setup("fit")
     batches = list(dm.val_dataloader())
-    assert len(batches) == 2 * 8
-    x, y, _ = chest_crop.GetSize()
-    assert all(b["source"].shape == (1, 1, x, y) and b["target"].shape == (1, 1, x, y) for b in batches)
-    assert [b["case"][0] for b in batches] == ["P3_a"] * 8 + ["P4_a"] * 8
-    assert torch.allclose(batches[7]["slice_frac"], torch.tensor([1.0]))
-    # the target of a val slice is the written full-dose slice, exactly (z order, x/y layout)
+    assert len(batches) == 2  # one whole case per batch: what medgan-infer is given
+    x, y, z = chest_crop.GetSize()
+    assert all(b["source_hu"].shape == (1, 1, x, y, z) and b["target_hu"].shape == (1, 1, x, y, z) for b in batches)
+    assert [b["case"][0] for b in batches] == ["P3_a", "P4_a"]
+    # the target is the written full-dose volume, exactly (z order, x/y layout), in HU
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "val" / "target" / "P3_a.nrrd")))  # (z, y, x)
-    hu = dm.normalizer.inverse(batches[3]["target"][0, 0])
     # the chest CT is stored right-to-left and anterior-to-posterior; the datasets hand the nets the
     # canonical L-P-S voxel order (medgan.data.orientation), i.e. both in-plane axes flipped
     expected = np.flip(arr[3].T, (0, 1)).copy()
-    assert torch.allclose(hu, torch.from_numpy(expected).float(), atol=1e-3)
+    assert torch.allclose(batches[0]["target_hu"][0, 0, :, :, 3], torch.from_numpy(expected).float(), atol=1e-3)
+    # val_max_slices keeps the central slices, the affine moves with them
     capped = CTDataModule(root, patch_size=[16, 16], val_max_slices=3)
     capped.setup("validate")
-    assert len(capped.val_dataloader()) == 2 * 3
+    first = next(iter(capped.val_dataloader()))
+    assert first["source_hu"].shape[-1] == first["target_hu"].shape[-1] == 3
+    assert torch.equal(first["target_hu"][0, 0, :, :, 0], batches[0]["target_hu"][0, 0, :, :, (z - 3) // 2])
+    shift = first["affine"][0, :3, 3] - batches[0]["affine"][0, :3, 3]
+    assert torch.allclose(shift, batches[0]["affine"][0, :3, 2] * ((z - 3) // 2))
 
 
 def test_25d_and_3d_shapes(make_dataset):
@@ -105,7 +108,7 @@ def test_25d_and_3d_shapes(make_dataset):
     batch = next(iter(dm3.train_dataloader()))
     assert batch["source"].shape == (2, 1, 16, 16, 4) and batch["target"].shape == (2, 1, 16, 16, 4)
     val = next(iter(dm3.val_dataloader()))
-    assert val["source"].shape == (1, 1, 16, 16, 4)
+    assert val["source_hu"].shape[:2] == (1, 1) and val["source_hu"].shape == val["target_hu"].shape
 
 
 def test_single_and_unpaired(make_dataset):
@@ -224,4 +227,4 @@ def test_lightning_fit_sees_new_samples_each_epoch_and_validates(make_dataset, t
     assert not torch.equal(
         torch.cat(probe.train_seen[0]), torch.cat(probe.train_seen[1])
     )  # set_epoch reached us
-    assert probe.val_cases == ["P3_a", "P3_a"] * 2  # two whole val slices, after each epoch
+    assert probe.val_cases == ["P3_a"] * 2  # the whole val case, after each epoch

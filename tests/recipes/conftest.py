@@ -1,4 +1,5 @@
-"""A tiny in-memory DataModule with the batch contract of ``medgan.data.CTDataModule``.
+"""A tiny in-memory DataModule with the batch contract of ``medgan.data.CTDataModule``: training patches
+(normalised) and whole validation cases (HU).
 
 Each sample is a smooth random "anatomy" in HU plus noise on the source (the low-dose stand-in), drawn
 from a generator seeded by the sample index, so batches do not depend on the global RNG.
@@ -35,6 +36,27 @@ class _Synthetic(Dataset):
                 "label": torch.tensor(i % 2), "slice_frac": torch.tensor(i / max(self.n - 1, 1))}
 
 
+class _SyntheticCases(Dataset):
+    """Whole cases ``(1, X, Y, Z)`` in HU, as :class:`medgan.data.CTVolumeDataset` gives them."""
+
+    def __init__(self, n: int, patch: list[int], scale: int, depth: int = 3) -> None:
+        self.n, self.patch, self.scale, self.depth = n, patch, scale, depth
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(5000 + i)
+        size = self.patch if len(self.patch) == 3 else [*self.patch, self.depth]
+        hi = [s * self.scale for s in size[:2]] + [size[2] * (self.scale if len(self.patch) == 3 else 1)]
+        coarse = torch.rand(1, 1, *[max(s // 4, 2) for s in hi], generator=g) * 1500 - 1000
+        full = F.interpolate(coarse, size=hi, mode="trilinear", align_corners=False)[0]
+        low = full if self.scale == 1 else F.interpolate(full[None], size=size, mode="area")[0]
+        low = low + 80 * torch.randn(low.shape, generator=g)
+        return {"source_hu": low.float(), "target_hu": full.float(), "affine": torch.eye(4, dtype=torch.float64),
+                "case": f"case{i}", "label": torch.tensor(i % 2)}
+
+
 class SyntheticCTDataModule(pl.LightningDataModule):
     def __init__(self, patch_size=(16, 16), input_mode="2d", context_slices=1, scale=1, batch_size=1,
                  n_train=4, n_val=2, pairing="paired") -> None:
@@ -42,7 +64,7 @@ class SyntheticCTDataModule(pl.LightningDataModule):
         channels = 2 * context_slices + 1 if input_mode == "2.5d" else 1
         self.pairing = pairing
         self.train_set = _Synthetic(n_train, list(patch_size), channels, scale, 0)
-        self.val_set = _Synthetic(n_val, list(patch_size), channels, scale, 1)
+        self.val_set = _SyntheticCases(n_val, list(patch_size), scale)
         self.batch_size = batch_size
 
     def train_dataloader(self):

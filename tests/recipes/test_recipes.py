@@ -33,6 +33,11 @@ def test_two_steps_write_a_run_and_round_trip_the_checkpoint(name, tmp_path):
     assert (run / "config.yaml").is_file() and (run / "metrics.csv").is_file()
     assert result.last_ckpt.is_file()
     assert list((run / "samples").glob("val_step*.png")), "a validation panel"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert "val/panel" in events.Tags()["images"], "the same panel in TensorBoard"
     ckpt = torch.load(result.last_ckpt, map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 2 * RECIPES.get(name).steps_per_iteration
     # training moved the weights away from the (same-seed) initial ones ...
@@ -96,8 +101,37 @@ def test_cyclegan_refuses_25d_and_a_contradicting_net_argument(tmp_path):
         build_recipe(validate_config(raw))
 
 
+def test_max_time_ends_training_like_a_normal_end(tmp_path):
+    from medgan.recipes.base import Recipe
+
+    raw = tiny_config("redcnn", tmp_path / "run", trainer={"max_steps": 100000, "max_time": {"seconds": 1},
+                                                          "limit_val_batches": 0})
+    cfg = validate_config(raw)
+    assert cfg.trainer.max_time_seconds() == 1.0
+    result = train(cfg, datamodule=SyntheticCTDataModule(patch_size=[32, 32], n_train=2))
+    ckpt = torch.load(result.last_ckpt, map_location="cpu", weights_only=True)
+    assert 0 < ckpt["global_step"] < 100000, "stopped by the wall-time limit"
+    # last.ckpt holds the final weights, and so does the model package
+    _, package = load_model_package(tmp_path / "run" / "model")
+    assert all(torch.equal(ckpt["state_dict"][k], v) for k, v in package.items())
+    assert isinstance(build_recipe(cfg), Recipe)
+
+
+@pytest.mark.parametrize(("value", "ok"), [("00:00:14:00", True), ({"minutes": 14}, True), ("14:00", False),
+                                           ({"weeks": 1}, False)])
+def test_max_time_forms(tmp_path, value, ok):
+    from medgan.errors import ConfigError
+
+    raw = tiny_config("redcnn", tmp_path / "run", trainer={"max_time": value})
+    if ok:
+        assert validate_config(raw).trainer.max_time_seconds() == 14 * 60
+    else:
+        with pytest.raises(ConfigError, match="trainer.max_time"):
+            validate_config(raw)
+
+
 def test_mode_collapse_warning_threshold():
-    from medgan.recipes.base import collapse_warning
+    from medgan.recipes.diversity import collapse_warning
 
     assert collapse_warning([(0, 1.0)], 0.25) is None
     assert collapse_warning([(0, 1.0), (10, 0.3)], 0.25) is None
