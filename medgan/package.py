@@ -108,6 +108,10 @@ def load_model_package(path: str | os.PathLike) -> tuple[dict[str, Any], dict[st
     if path.is_file() and path.suffix == ".ckpt":
         return _load_checkpoint(path)
     if path.is_file():
+        if path.name not in (WEIGHTS_FILE, MANIFEST_FILE):
+            raise ModelPackageError(
+                f"model {path} is neither a package folder (with {WEIGHTS_FILE} and {MANIFEST_FILE}) nor a .ckpt"
+            )
         path = path.parent
     missing = [n for n in (WEIGHTS_FILE, MANIFEST_FILE) if not (path / n).is_file()]
     if missing:
@@ -115,6 +119,8 @@ def load_model_package(path: str | os.PathLike) -> tuple[dict[str, Any], dict[st
     try:
         with open(path / MANIFEST_FILE, encoding="utf-8") as fh:
             manifest = yaml.safe_load(fh)
+    except UnicodeDecodeError as err:
+        raise ModelPackageError(f"{path / MANIFEST_FILE} is not UTF-8 text (byte {err.start})") from None
     except yaml.YAMLError as err:
         raise ModelPackageError(f"{path / MANIFEST_FILE} is not valid YAML: {err}") from err
     _check_manifest(manifest, path)
@@ -136,7 +142,10 @@ def _load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        raise ModelPackageError(f"{path} is not a loadable checkpoint (loaded with weights_only=True): {err}") from err
+        detail = " ".join(str(err).split())
+        if "WeightsUnpickler error:" in detail:  # torch's advice to drop weights_only is not ours to give
+            detail = detail.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation", 1)[0].strip()
+        raise ModelPackageError(f"{path} is not a loadable checkpoint (loaded with weights_only=True): {detail}") from None
     manifest = (ckpt.get("hyper_parameters") or {}).get("medgan_manifest") if isinstance(ckpt, dict) else None
     if manifest is None:
         raise ModelPackageError(f"{path} holds no medgan manifest (hyper_parameters.medgan_manifest)")

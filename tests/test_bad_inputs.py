@@ -243,3 +243,36 @@ def test_symlink_loop_beside_a_series_is_ignored(tmp_path, capfd):
     code, err = _run(convert.main, [src, tmp_path / "out.nrrd"], capfd)
     assert code == 0, err
     assert sitk.ReadImage(str(tmp_path / "out.nrrd")).GetSize() == (16, 16, 3)
+
+
+@pytest.mark.parametrize("case", ["empty_folder", "garbage_ckpt", "garbage_onnx", "manifest_not_utf8",
+                                  "cut_safetensors", "weights_do_not_fit", "not_a_model"])
+def test_bad_model_is_refused_in_one_line_leaving_nothing(tiny_model, small_scan, tmp_path, capfd, case):
+    import shutil
+
+    model, extra = tmp_path / "model", []
+    if case == "empty_folder":
+        model.mkdir()
+    elif case == "garbage_ckpt":
+        model = tmp_path / "model.ckpt"
+        model.write_bytes(b"\x80\x02garbage" * 10)
+    elif case == "garbage_onnx":
+        model, extra = tmp_path / "model.onnx", ["--backend", "onnx"]
+        model.write_bytes(b"not onnx" * 10)
+    elif case == "not_a_model":
+        model = small_scan
+    else:
+        shutil.copytree(tiny_model, model)
+        if case == "manifest_not_utf8":
+            (model / "medgan.yaml").write_bytes(b"recipe: \xff\xfe\n")
+        elif case == "cut_safetensors":
+            weights = model / "model.safetensors"
+            weights.write_bytes(weights.read_bytes()[:200])
+        elif case == "weights_do_not_fit":
+            text = (model / "medgan.yaml").read_text()
+            (model / "medgan.yaml").write_text(text.replace("channels: 4", "channels: 8"))
+    before = _snapshot(model)
+    code, err = _run(infer.main, ["--model", model, "--input", small_scan, "--output", tmp_path / "out" / "x.nrrd",
+                                  "--no-progress", *extra], capfd)
+    _assert_refused(code, err, "medgan-infer: error: ", model.name)
+    assert not (tmp_path / "out").exists() and _snapshot(model) == before
