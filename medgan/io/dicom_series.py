@@ -2,7 +2,7 @@
 
 No library writes this for us (MONAI's DICOM saving forces uint8/uint16 and drops the header; highdicom
 has no single-frame CT writer), so each slice is built with pydicom from the matching source header,
-following ``DICOM.md`` 1–9: new Series/SOP UIDs; study, frame of reference and patient kept; ``ImageType``
+following the DICOM standard (``docs/formats.md``, "Derived DICOM CT series"): new Series/SOP UIDs; study, frame of reference and patient kept; ``ImageType``
 DERIVED\\SECONDARY\\AXIAL with source references; geometry from the volume's own affine; Explicit VR Little
 Endian even when the source was compressed.
 """
@@ -244,7 +244,7 @@ def _reference(header: Dataset, frame: int | None) -> Dataset:
 
 
 def _set_pixels(ds: Dataset, plane_xy: np.ndarray) -> None:
-    """Signed 16-bit pixels, identity rescale: stored value == HU (DICOM.md 6)."""
+    """Signed 16-bit pixels, identity rescale: stored value == HU (``docs/formats.md``)."""
     rows = np.ascontiguousarray(plane_xy.T.astype("<i2"))  # (Y, X) = (rows, columns)
     ds.Rows, ds.Columns = rows.shape
     ds.SamplesPerPixel = 1

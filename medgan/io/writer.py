@@ -1,7 +1,7 @@
 """``write_volume``: a ``(1, X, Y, Z)`` HU volume → NIfTI / NRRD / MHA file or a DICOM CT series folder.
 
 Every write goes to a temporary sibling, is read back and compared (array exact, geometry to 1e-4 mm)
-before it is renamed into place (DICOM.md 13–14).
+before it is renamed into place (``docs/formats.md``, "Writing").
 """
 
 from __future__ import annotations
