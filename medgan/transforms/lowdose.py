@@ -12,10 +12,13 @@ noise variance ``sigma_e^2`` (counts^2):
 - ``absolute`` (input is noise-free, e.g. a phantom): ``y = Poisson(a I0 exp(-p)) + N(0, sigma_e^2)``,
   ``p_LD = -ln(max(y, 1) / (a I0))``.
 - ``relative`` (input is a real scan acquired at dose 1 with ``I0``): only the *extra* noise is added.
-  Following the pre-log noise insertion of Yu et al. 2012 (J. Comput. Assist. Tomogr. 36(4):477-487),
-  with the full-dose counts estimated as ``I = I0 exp(-p)``: ``I_a = a I + sqrt(a (1 - a) I + (1 - a^2) sigma_e^2) z``, ``z ~ N(0, 1)``,
-  ``p_LD = -ln(max(I_a, 1) / (a I0))``. The total variance then equals that of an acquisition at dose ``a``:
-  ``a I0 e^-p + sigma_e^2`` counts, i.e. ``1/(a I0 e^-p) + sigma_e^2/(a I0 e^-p)^2`` after the log.
+  Yu et al. 2012 (J. Comput. Assist. Tomogr. 36(4):477-487) add to the scaled full-dose counts ``a I``
+  (``I = I0 exp(-p)`` estimated from the image's own projection) the count variance
+  ``a (1 - a) I + (1 - a^2) sigma_e^2``, so the total is that of an acquisition at dose ``a``
+  (``a I0 e^-p + sigma_e^2``). medgan adds it in the post-log form (the same variance divided by
+  ``(a I)^2``, Gaussian, zero mean), which Yu et al. and Zeng et al. 2015 (IEEE TNS 62(5):2226) give as
+  equivalent at clinical counts: a calibrated budget can be low in counts per thin ray, where the log of
+  a pre-log draw would shift the mean (tens of HU at 10% dose on real head scans, measured).
 """
 
 from __future__ import annotations
@@ -24,15 +27,35 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, RandomizableTransform
 
 from medgan.errors import ConfigError
+from medgan.transforms.dose_calibration import (
+    CALIBRATION_DOSE,
+    DEFAULT_PHOTONS,
+    DoseCalibration,
+    calibrate_dose,
+)
 from medgan.transforms.fbp_filter import FILTERS
+from medgan.transforms.noise_level import noise_power_spectrum
 from medgan.transforms.projector_cache import get_projector
+
+__all__ = [
+    "CALIBRATION_DOSE",
+    "CalibrateDosed",
+    "MU_WATER_PER_MM",
+    "DoseCalibration",
+    "RandSimulateLowDosed",
+    "SimulateLowDosed",
+    "calibrate_dose",
+    "noise_power_spectrum",
+    "projection_noise",
+    "simulate_low_dose",
+    "simulate_slices",
+]
 
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water (1/mm) at an effective energy of about 70 keV
 MIN_COUNTS = 1.0  # counts floor before the log: photon starvation gives streaks, never inf
@@ -76,7 +99,8 @@ def projection_noise(
         dose: dose fraction ``a`` in (0, 1].
         photons: ``I0``, incident photons per ray at full dose.
         electronic_noise: variance ``sigma_e^2`` of the additive Gaussian detector noise, in counts^2.
-        mode: ``"absolute"`` or ``"relative"`` (see the module docstring for the two formulas).
+        mode: ``"absolute"`` (Poisson counts, then the log) or ``"relative"`` (the extra noise, post-log
+            Gaussian; see the module docstring).
         generator: torch generator on ``p``'s device, for reproducible draws.
 
     Returns:
@@ -89,72 +113,33 @@ def projection_noise(
         counts = torch.poisson(expected, generator=generator)
         if electronic_noise > 0:
             counts = counts + math.sqrt(electronic_noise) * torch.randn(p.shape, generator=generator, device=p.device)
-    else:
-        if dose == 1.0:
-            return torch.zeros_like(p)
-        extra_var = dose * (1.0 - dose) * full + (1.0 - dose**2) * electronic_noise
-        z = torch.randn(p.shape, generator=generator, device=p.device)
-        counts = expected + torch.sqrt(extra_var) * z
-    # -ln(y / (a I0)) - p  ==  ln(a I0 e^-p) - ln(y), computed without forming p_LD to keep precision
-    return torch.log(expected) - torch.log(counts.clamp_min(MIN_COUNTS))
+        # -ln(y / (a I0)) - p  ==  ln(a I0 e^-p) - ln(y), computed without forming p_LD to keep precision
+        return torch.log(expected) - torch.log(counts.clamp_min(MIN_COUNTS))
+    if dose == 1.0:
+        return torch.zeros_like(p)
+    # Yu et al.'s extra count variance, carried through the log to first order (zero mean: no HU shift)
+    extra_var = (dose * (1.0 - dose) * full + (1.0 - dose**2) * electronic_noise) / expected.square()
+    return torch.sqrt(extra_var) * torch.randn(p.shape, generator=generator, device=p.device)
 
 
-def simulate_low_dose(
-    hu: torch.Tensor,
+def simulate_slices(
+    slices: torch.Tensor,
     dose: float,
+    photons_per_ray: float,
     *,
-    photons: float = 1e5,
     electronic_noise: float = 10.0,
     views: int = 720,
-    mode: Literal["relative", "absolute"] = "relative",
+    mode: str = "relative",
     pixel_size_mm: float = 1.0,
-    seed: int | None = None,
     generator: torch.Generator | None = None,
     detector_bins: int | None = None,
     filter_name: str = "ramp",
+    filter_cutoff: float | None = None,
     mu_water: float = MU_WATER_PER_MM,
     batch_size: int = 16,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Simulate a lower-dose acquisition of CT slices.
-
-    Args:
-        hu: ``(H, W)`` or ``(N, H, W)`` slices in HU, on any device. Non-square slices are padded with air.
-        dose: dose fraction ``a`` in (0, 1] of the simulated scan relative to ``I0``.
-        photons: ``I0``, incident photons per ray at full dose (1e5-1e6 typical).
-        electronic_noise: electronic noise variance ``sigma_e^2`` in counts^2 (8-11 typical).
-        views: projection angles over 180 degrees.
-        mode: ``"relative"`` for real full-dose scans (adds only the extra noise of dose ``a``) or
-            ``"absolute"`` for noise-free inputs such as phantoms.
-        pixel_size_mm: in-plane pixel size (square pixels); sets how much attenuation a pixel holds.
-        seed: seeds a private generator (ignored when ``generator`` is given); ``None`` uses torch's global RNG.
-        generator: torch generator on ``hu``'s device.
-        detector_bins: detector size; default covers the slice diagonal at one bin per pixel.
-        filter_name: FBP filter, one of ``ramp, shepp-logan, cosine, hamming, hann``.
-        mu_water: attenuation of water in 1/mm.
-        batch_size: slices per sparse product (memory vs speed).
-        progress: show a tqdm bar over slice batches.
-
-    Returns:
-        Low-dose slices in HU, same shape, device and (float) dtype as ``hu``. Values below -1500 HU
-        (scanner padding outside the field of view) are returned unchanged.
-    """
-    dose = _parse_dose(dose)
-    mode = _parse_mode(mode)
-    photons = _parse_positive(photons, "photons")
-    electronic_noise = _parse_positive(electronic_noise, "electronic_noise", allow_zero=True)
-    pixel_size_mm = _parse_positive(pixel_size_mm, "pixel_size_mm")
-    if not isinstance(views, int) or views < 2:
-        raise ConfigError(f"views: got {views!r}, allowed: an integer >= 2")
-    if filter_name not in FILTERS:
-        raise ConfigError(f"filter: got {filter_name!r}, allowed: {', '.join(FILTERS)}")
-    if hu.ndim not in (2, 3):
-        raise ValueError(f"hu: expected (H, W) or (N, H, W) slices, got shape {tuple(hu.shape)}")
-    slices = hu[None] if hu.ndim == 2 else hu
-    slices = slices.as_tensor() if isinstance(slices, MetaTensor) else slices
-    if generator is None and seed is not None:
-        generator = torch.Generator(device=slices.device).manual_seed(int(seed))
-
+    """The simulation itself, on validated ``(N, H, W)`` HU slices with ``I0 = photons_per_ray``; float32 out."""
     n, h, w = slices.shape
     size = max(h, w)
     projector = get_projector(size, views, detector_bins, slices.device)
@@ -173,13 +158,120 @@ def simulate_low_dose(
             mu_px = torch.nn.functional.pad(mu_px, (0, size - w, 0, size - h))
         p = projector.forward_stored(mu_px)  # noise and filtering act per ray: no need for angle order
         delta = projection_noise(
-            p, dose, photons=photons, electronic_noise=electronic_noise, mode=mode, generator=generator
+            p, dose, photons=photons_per_ray, electronic_noise=electronic_noise, mode=mode, generator=generator
         )
-        noise_hu = projector.fbp_stored(delta, filter_name)[:, :h, :w] * to_hu
+        noise_hu = projector.fbp_stored(delta, filter_name, filter_cutoff)[:, :h, :w] * to_hu
         # scanner padding outside the reconstruction circle (-2048, -3024 HU ...) is a constant, not a
         # measurement: a real low-dose scan has the same padding, so it stays
         noisy = chunk + noise_hu.to(out.device)
         out[s0 : s0 + batch_size] = torch.where(chunk < PADDING_HU, chunk, noisy)
+    return out
+
+
+def simulate_low_dose(
+    hu: torch.Tensor,
+    dose: float,
+    *,
+    photons: float | None = None,
+    electronic_noise: float = 10.0,
+    views: int = 720,
+    mode: Literal["relative", "absolute"] = "relative",
+    pixel_size_mm: float = 1.0,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    detector_bins: int | None = None,
+    filter_name: str = "auto",
+    mu_water: float = MU_WATER_PER_MM,
+    batch_size: int = 16,
+    progress: bool = False,
+    slice_thickness_mm: float | None = None,
+    noise_hu: float | None = None,
+    filter_cutoff: float | None = None,
+    calibration: DoseCalibration | None = None,
+) -> torch.Tensor:
+    """Simulate a lower-dose acquisition of CT slices.
+
+    The photon budget is per mm^2 of detector: a detector element (one pixel wide, one slice thick)
+    receives ``photons * pixel_size_mm * slice_thickness_mm`` photons per view at full dose, so one
+    ``photons`` value is the same dose at any pixel size and slice thickness.
+
+    Relative mode (real scans) calibrates to the scan by default: the full-dose noise is measured on the
+    slices (or given as ``noise_hu``), the photon budget is fitted so the added noise is
+    ``sigma_FD * sqrt(1/dose - 1)``, and the FBP filter so its texture (NPS peak) matches the scan's
+    (:func:`medgan.transforms.dose_calibration.calibrate_dose`; cached per content). Pass ``photons`` to
+    impose a budget, ``calibration=`` to reuse one (e.g. measured on the whole volume before cropping).
+
+    Args:
+        hu: ``(H, W)`` or ``(N, H, W)`` slices in HU, on any device. Non-square slices are padded with air.
+        dose: dose fraction ``a`` in (0, 1] of the simulated scan relative to the full dose.
+        photons: photons per mm^2 per view at full dose. Default: calibrated (relative mode), 1e5 (absolute).
+        electronic_noise: electronic noise variance ``sigma_e^2`` in counts^2 (8-11 typical).
+        views: projection angles over 180 degrees.
+        mode: ``"relative"`` for real full-dose scans (adds only the extra noise of dose ``a``) or
+            ``"absolute"`` for noise-free inputs such as phantoms.
+        pixel_size_mm: in-plane pixel size (square pixels); sets how much attenuation a pixel holds.
+        seed: seeds a private generator (ignored when ``generator`` is given); ``None`` uses torch's global RNG.
+        generator: torch generator on ``hu``'s device.
+        detector_bins: detector size; default covers the slice diagonal at one bin per pixel.
+        filter_name: FBP filter of the noise: ``auto`` (fitted to the scan in relative mode, ramp in
+            absolute mode), ``ramp, shepp-logan, cosine, hamming, hann, gaussian``.
+        mu_water: attenuation of water in 1/mm.
+        batch_size: slices per sparse product (memory vs speed).
+        progress: show a tqdm bar over slice batches.
+        slice_thickness_mm: detector element height (default 1 mm); only scales ``photons`` to counts.
+        noise_hu: the scan's full-dose noise sigma in HU, when known (relative mode; skips measuring it).
+        filter_cutoff: width of the ``gaussian`` filter in cycles/pixel.
+        calibration: a :class:`DoseCalibration` to use as is (photons and filter).
+
+    Returns:
+        Low-dose slices in HU, same shape, device and (float) dtype as ``hu``. Values below -1500 HU
+        (scanner padding outside the field of view) are returned unchanged.
+
+    Raises:
+        ConfigError: a parameter out of range, or a relative-mode scan without soft tissue to measure its
+            noise on (give ``noise_hu`` or ``photons``).
+    """
+    dose = _parse_dose(dose)
+    mode = _parse_mode(mode)
+    if photons is not None:
+        photons = _parse_positive(photons, "photons")
+    if noise_hu is not None:
+        noise_hu = _parse_positive(noise_hu, "noise_hu")
+    electronic_noise = _parse_positive(electronic_noise, "electronic_noise", allow_zero=True)
+    pixel_size_mm = _parse_positive(pixel_size_mm, "pixel_size_mm")
+    thickness = 1.0 if slice_thickness_mm is None else _parse_positive(slice_thickness_mm, "slice_thickness_mm")
+    if not isinstance(views, int) or views < 2:
+        raise ConfigError(f"views: got {views!r}, allowed: an integer >= 2")
+    if filter_name not in (*FILTERS, "auto"):
+        raise ConfigError(f"filter: got {filter_name!r}, allowed: auto, {', '.join(FILTERS)}")
+    if hu.ndim not in (2, 3):
+        raise ValueError(f"hu: expected (H, W) or (N, H, W) slices, got shape {tuple(hu.shape)}")
+    slices = hu[None] if hu.ndim == 2 else hu
+    slices = slices.as_tensor() if isinstance(slices, MetaTensor) else slices
+    if generator is None and seed is not None:
+        generator = torch.Generator(device=slices.device).manual_seed(int(seed))
+
+    if calibration is None and mode == "relative":
+        try:
+            calibration = calibrate_dose(
+                slices, pixel_size_mm=pixel_size_mm, slice_thickness_mm=thickness, views=views,
+                electronic_noise=electronic_noise, noise_hu=noise_hu, photons=photons, filter_name=filter_name,
+                filter_cutoff=filter_cutoff, detector_bins=detector_bins, mu_water=mu_water,
+            )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    if calibration is not None:
+        per_ray = calibration.photons * pixel_size_mm * thickness
+        filter_name, filter_cutoff = calibration.filter_name, calibration.filter_cutoff
+        electronic_noise = electronic_noise * calibration.electronic_scale
+    else:
+        per_ray = (DEFAULT_PHOTONS if photons is None else photons) * pixel_size_mm * thickness
+        filter_name = "ramp" if filter_name == "auto" else filter_name
+    out = simulate_slices(
+        slices, dose, per_ray, electronic_noise=electronic_noise, views=views, mode=mode,
+        pixel_size_mm=pixel_size_mm, generator=generator, detector_bins=detector_bins, filter_name=filter_name,
+        filter_cutoff=filter_cutoff, mu_water=mu_water, batch_size=batch_size, progress=progress,
+    )
     out = out.to(hu.dtype) if hu.is_floating_point() else out
     return out[0] if hu.ndim == 2 else out
 
@@ -207,12 +299,44 @@ def _pixel_size(img: torch.Tensor, default: float | None) -> float:
     return 1.0
 
 
+def slice_thickness(img: torch.Tensor, default: float | None = None) -> float | None:
+    """Slice thickness (mm) of a volume: ``default``, else DICOM ``SliceThickness``, else the z spacing.
+
+    A 2D ``(C, X, Y)`` image or a plain tensor without DICOM headers gives ``None`` (1 mm is then assumed).
+    """
+    if default is not None:
+        return float(default)
+    if not isinstance(img, MetaTensor):
+        return None
+    headers = img.meta.get("dicom_headers")
+    if headers is not None and len(headers):
+        value = headers[0].get("SliceThickness")
+        try:
+            if value is not None and float(value) > 0:
+                return float(value)
+        except (TypeError, ValueError):
+            pass
+    if img.ndim == 4:
+        return float(torch.linalg.norm(torch.as_tensor(img.affine, dtype=torch.float64)[:-1, 2]))
+    return None
+
+
+CALIBRATION_META = "medgan_dose_calibration"  # MetaTensor.meta key: a volume's calibration travels with crops
+
+
 class SimulateLowDosed(MapTransform):
     """Dictionary transform: replace ``keys`` (HU images) by a simulated acquisition at ``dose``.
 
     Works on channel-first ``(C, X, Y, Z)`` volumes (slices along Z) or ``(C, X, Y)`` slices; the pixel size
-    comes from the MetaTensor affine unless ``pixel_size_mm`` is given. Meta data (affine, DICOM headers)
-    is kept. Other arguments are those of :func:`simulate_low_dose`.
+    comes from the MetaTensor affine unless ``pixel_size_mm`` is given, the slice thickness from the DICOM
+    ``SliceThickness`` or the z spacing unless ``slice_thickness_mm`` is given. Meta data (affine, DICOM
+    headers) is kept. Other arguments are those of :func:`simulate_low_dose`.
+
+    In relative mode (default) each image is calibrated to itself (its noise level and texture; cached per
+    content, so calling again on the same volume, at any dose, does not calibrate again). The calibration is
+    stored in ``meta["medgan_dose_calibration"]`` and reused from there when present: calibrate the whole
+    volume first (``CalibrateDosed`` or one call of this transform), then crop, and every crop is simulated
+    with the volume's budget. ``self.last_calibration`` holds the last one used.
     """
 
     def __init__(
@@ -220,27 +344,64 @@ class SimulateLowDosed(MapTransform):
         keys: KeysCollection,
         dose: float,
         *,
-        photons: float = 1e5,
+        photons: float | None = None,
         electronic_noise: float = 10.0,
         views: int = 720,
         mode: str = "relative",
         pixel_size_mm: float | None = None,
         seed: int | None = None,
         allow_missing_keys: bool = False,
+        slice_thickness_mm: float | None = None,
+        noise_hu: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.dose = _parse_dose(dose)
         self.mode = _parse_mode(mode)
         self.kwargs = dict(photons=photons, electronic_noise=electronic_noise, views=views, mode=mode, **kwargs)
+        self.noise_hu = noise_hu
         self.pixel_size_mm = pixel_size_mm
+        self.slice_thickness_mm = slice_thickness_mm
         self.seed = seed
+        self.last_calibration: DoseCalibration | None = None
+
+    def calibrate(self, img: torch.Tensor) -> DoseCalibration | None:
+        """The calibration of ``img`` (relative mode): from its meta when present, else measured and stored."""
+        if self.mode != "relative":
+            return None
+        stored = img.meta.get(CALIBRATION_META) if isinstance(img, MetaTensor) else None
+        if isinstance(stored, DoseCalibration):
+            return stored
+        if isinstance(stored, Mapping):
+            return DoseCalibration(**stored)
+        slices, _ = _volume_slices(img)
+        keys = ("electronic_noise", "views", "photons", "filter_name", "filter_cutoff", "detector_bins", "mu_water")
+        try:
+            cal = calibrate_dose(
+                slices,
+                pixel_size_mm=_pixel_size(img, self.pixel_size_mm),
+                slice_thickness_mm=slice_thickness(img, self.slice_thickness_mm) or 1.0,
+                noise_hu=self.noise_hu,
+                **{k: self.kwargs[k] for k in keys if k in self.kwargs},
+            )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if isinstance(img, MetaTensor):
+            img.meta[CALIBRATION_META] = cal.as_dict()
+        return cal
 
     def simulate(self, img: torch.Tensor, dose: float, seed: int | None) -> torch.Tensor:
         """Simulate one image at ``dose`` with noise seed ``seed``; returns the same type and shape."""
+        self.last_calibration = self.calibrate(img)
         slices, undo = _volume_slices(img)
         low = simulate_low_dose(
-            slices, dose, pixel_size_mm=_pixel_size(img, self.pixel_size_mm), seed=seed, **self.kwargs
+            slices,
+            dose,
+            pixel_size_mm=_pixel_size(img, self.pixel_size_mm),
+            slice_thickness_mm=slice_thickness(img, self.slice_thickness_mm),
+            seed=seed,
+            calibration=self.last_calibration,
+            **self.kwargs,
         )
         low = undo(low).to(slices.dtype)
         if isinstance(img, MetaTensor):
@@ -255,17 +416,44 @@ class SimulateLowDosed(MapTransform):
         return d
 
 
+class CalibrateDosed(MapTransform):
+    """Dictionary transform: store each image's dose calibration in its meta (the image is unchanged).
+
+    Put it before any cropping so that :class:`SimulateLowDosed` / :class:`RandSimulateLowDosed` simulate
+    every crop with its whole volume's budget and texture. Arguments as :class:`SimulateLowDosed`.
+    """
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs: Any) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.simulator = SimulateLowDosed(keys, dose=1.0, allow_missing_keys=allow_missing_keys, **kwargs)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            self.simulator.calibrate(d[key])
+        return d
+
+
 class RandSimulateLowDosed(RandomizableTransform, MapTransform):
     """Random twin of :class:`SimulateLowDosed`: draws the dose uniformly from ``dose_range`` and a noise seed.
 
     The drawn values are kept in ``self.last_dose`` / ``self.last_seed`` and handed to the deterministic
     transform, so every sample is reproducible (``set_random_state``) and loggable.
 
+    The photon budget is calibrated once per volume (relative mode, at a fixed calibration dose, cached
+    per content and stored in the meta), then reused at every drawn dose; the first call on a new volume
+    costs two simulations of four slices. For on-the-fly pairs from crops::
+
+        Compose([LoadCTd("image"), CalibrateDosed("image"),                     # whole volume, once
+                 RandSpatialCropd("image", (256, 256, 8)),
+                 CopyItemsd("image", names="target"),
+                 RandSimulateLowDosed("image", dose_range=(0.1, 0.5))])        # crop, any dose
+
     Args:
         keys: HU images to replace.
         dose_range: ``(low, high)`` within (0, 1].
         prob: probability of applying the transform.
-        **kwargs: passed to :class:`SimulateLowDosed` (photons, electronic_noise, views, mode, ...).
+        **kwargs: passed to :class:`SimulateLowDosed` (photons, noise_hu, electronic_noise, views, mode, ...).
     """
 
     def __init__(
@@ -301,22 +489,3 @@ class RandSimulateLowDosed(RandomizableTransform, MapTransform):
         for i, key in enumerate(self.key_iterator(d)):
             d[key] = self.simulator.simulate(d[key], self.last_dose, self.last_seed + i)
         return d
-
-
-def noise_power_spectrum(noise: torch.Tensor | np.ndarray, bins: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged 2D noise power spectrum of ``(N, H, W)`` (or ``(H, W)``) zero-mean noise ROIs.
-
-    Returns:
-        ``(frequency in cycles/pixel at bin centres, power)``, each ``(bins,)`` up to Nyquist (0.5).
-    """
-    arr = np.asarray(noise, dtype=np.float64)
-    arr = arr[None] if arr.ndim == 2 else arr
-    arr = arr - arr.mean(axis=(-2, -1), keepdims=True)
-    power = (np.abs(np.fft.fft2(arr)) ** 2).mean(0) / (arr.shape[-1] * arr.shape[-2])
-    fy = np.fft.fftfreq(arr.shape[-2])[:, None]
-    fx = np.fft.fftfreq(arr.shape[-1])[None, :]
-    radius = np.sqrt(fx**2 + fy**2)
-    edges = np.linspace(0, 0.5, bins + 1)
-    which = np.digitize(radius, edges) - 1
-    mean = np.array([power[which == b].mean() if np.any(which == b) else np.nan for b in range(bins)])
-    return (edges[:-1] + edges[1:]) / 2, mean

@@ -122,7 +122,7 @@ class ParallelBeamProjector:
         else:
             self._fp = self._build_forward()
             self._bp = self._build_backward()
-        self._filters: dict[tuple[str, int], torch.Tensor] = {}
+        self._filters: dict[tuple[str, int, float | None], torch.Tensor] = {}
 
     def _plan_groups(self, symmetric: bool) -> list[tuple[str, torch.Tensor]]:
         """For each image symmetry, the view index each stored view slot stands for (-1 = unused)."""
@@ -287,9 +287,11 @@ class ParallelBeamProjector:
             out += _SYMMETRIES[self._groups[gi][0]][1](img[gi])
         return out
 
-    def fbp_stored(self, stored: torch.Tensor, filter_name: str = "ramp") -> torch.Tensor:
+    def fbp_stored(
+        self, stored: torch.Tensor, filter_name: str = "ramp", cutoff: float | None = None
+    ) -> torch.Tensor:
         """Filtered back-projection of line integrals in the stored layout -> ``(B, N, N)``."""
-        return self.backproject_stored(self.filter(stored, filter_name)) * (math.pi / self.views)
+        return self.backproject_stored(self.filter(stored, filter_name, cutoff)) * (math.pi / self.views)
 
     def to_views(self, stored: torch.Tensor) -> torch.Tensor:
         """Stored layout ``(groups, B, S, D)`` -> sinograms ``(B, views, D)`` in angle order."""
@@ -333,18 +335,21 @@ class ParallelBeamProjector:
         """
         return self.backproject_stored(self.from_views(sinograms.float()))
 
-    def filter(self, sinograms: torch.Tensor, filter_name: str = "ramp") -> torch.Tensor:
-        """Ramp-type filtering along the detector with zero padding to a power of two >= 2 bins (no wrap)."""
+    def filter(self, sinograms: torch.Tensor, filter_name: str = "ramp", cutoff: float | None = None) -> torch.Tensor:
+        """Ramp-type filtering along the detector with zero padding to a power of two >= 2 bins (no wrap).
+
+        ``cutoff`` is the ``gaussian`` filter's width in cycles per bin (see :func:`ramp_filter`).
+        """
         padded = max(64, 2 ** math.ceil(math.log2(2 * self.detector_bins)))
-        key = (filter_name, padded)
+        key = (filter_name, padded, cutoff)
         if key not in self._filters:
-            self._filters[key] = ramp_filter(padded, filter_name, device=sinograms.device)
+            self._filters[key] = ramp_filter(padded, filter_name, device=sinograms.device, cutoff=cutoff)
         spectrum = torch.fft.rfft(sinograms.float(), n=padded, dim=-1) * self._filters[key].to(sinograms.device)
         return torch.fft.irfft(spectrum, n=padded, dim=-1)[..., : self.detector_bins]
 
-    def fbp(self, sinograms: torch.Tensor, filter_name: str = "ramp") -> torch.Tensor:
+    def fbp(self, sinograms: torch.Tensor, filter_name: str = "ramp", cutoff: float | None = None) -> torch.Tensor:
         """Filtered back-projection of ``(B, views, detector_bins)`` line integrals -> ``(B, N, N)``."""
-        return self.backproject(self.filter(sinograms, filter_name)) * (math.pi / self.views)
+        return self.backproject(self.filter(sinograms, filter_name, cutoff)) * (math.pi / self.views)
 
     def _check_images(self, images: torch.Tensor) -> int:
         if images.ndim != 3 or images.shape[1:] != (self.size, self.size):

@@ -54,13 +54,15 @@ def test_noise_is_ramp_shaped_not_white(cylinder_stack):
 @pytest.mark.parametrize("dose", [0.1, 0.25, 0.5])
 def test_relative_mode_on_a_dose_one_scan_matches_absolute_dose(cylinder_stack, absolute_sigmas, dose):
     full_dose_scan = _sim(cylinder_stack, 1.0, seed=7)  # what the scanner gave at I0
-    low = _sim(full_dose_scan, dose, mode="relative", seed=8)
+    # the known budget and the same filter: this checks the noise model, not the calibration
+    low = _sim(full_dose_scan, dose, mode="relative", seed=8, photons=1e5, filter_name="ramp")
     sigma = (low - cylinder_stack)[ROI].std().item()
     expected = absolute_sigmas[0][dose]
     assert abs(sigma - expected) / expected < 0.05, (sigma, expected)
 
 
 def test_sigma_matches_the_scikit_image_pipeline(cylinder_stack):
+    # photons are per mm^2: a 1.5 mm x 1 mm detector element receives 1.5e5 per view
     hu = water_cylinder()
     mu_px = np.clip(0.0192 * PX * (1 + hu / 1000), 0, None)
     theta = np.arange(VIEWS) * 180.0 / VIEWS
@@ -69,8 +71,8 @@ def test_sigma_matches_the_scikit_image_pipeline(cylinder_stack):
     rng = np.random.default_rng(0)
     sigmas = []
     for _ in range(4):
-        y = rng.poisson(0.25 * 1e5 * np.exp(-p)) + np.sqrt(10.0) * rng.standard_normal(p.shape)
-        rec = iradon(-np.log(np.maximum(y, 1) / (0.25 * 1e5)), theta, output_size=128, circle=False)
+        y = rng.poisson(0.25 * 1.5e5 * np.exp(-p)) + np.sqrt(10.0) * rng.standard_normal(p.shape)
+        rec = iradon(-np.log(np.maximum(y, 1) / (0.25 * 1.5e5)), theta, output_size=128, circle=False)
         sigmas.append(((rec - base) * 1000 / (0.0192 * PX))[49:79, 49:79].std())
     ours = (_sim(cylinder_stack, 0.25) - cylinder_stack)[ROI].std().item()
     assert abs(ours - np.mean(sigmas)) / np.mean(sigmas) < 0.05, (ours, sigmas)
@@ -78,23 +80,23 @@ def test_sigma_matches_the_scikit_image_pipeline(cylinder_stack):
 
 def test_same_seed_same_result_other_seed_other_noise():
     hu = torch.zeros(2, 32, 32)
-    a = simulate_low_dose(hu, 0.25, views=60, seed=3)
-    assert torch.equal(a, simulate_low_dose(hu, 0.25, views=60, seed=3))
-    assert not torch.equal(a, simulate_low_dose(hu, 0.25, views=60, seed=4))
+    a = simulate_low_dose(hu, 0.25, views=60, seed=3, photons=1e5)
+    assert torch.equal(a, simulate_low_dose(hu, 0.25, views=60, seed=3, photons=1e5))
+    assert not torch.equal(a, simulate_low_dose(hu, 0.25, views=60, seed=4, photons=1e5))
     assert torch.equal(simulate_low_dose(hu, 1.0, views=60, seed=3), hu)  # relative at dose 1 adds nothing
 
 
 def test_scanner_padding_outside_the_field_of_view_is_kept():
     hu = torch.zeros(1, 32, 32)
     hu[:, :4] = -3024.0  # vendor padding rows
-    out = simulate_low_dose(hu, 0.1, views=40, seed=0)
+    out = simulate_low_dose(hu, 0.1, views=40, seed=0, photons=1e5)
     assert torch.equal(out[:, :4], hu[:, :4])
     assert out[:, 8:].std() > 0
 
 
 def test_shapes_2d_and_non_square_are_kept():
-    assert simulate_low_dose(torch.zeros(20, 30), 0.5, views=40, seed=0).shape == (20, 30)
-    out = simulate_low_dose(torch.zeros(3, 24, 16, dtype=torch.float64), 0.5, views=40, seed=0)
+    assert simulate_low_dose(torch.zeros(20, 30), 0.5, views=40, seed=0, photons=1e5).shape == (20, 30)
+    out = simulate_low_dose(torch.zeros(3, 24, 16, dtype=torch.float64), 0.5, views=40, seed=0, photons=1e5)
     assert out.shape == (3, 24, 16) and out.dtype == torch.float64
     assert out.std() > 0
 
@@ -108,6 +110,8 @@ def test_shapes_2d_and_non_square_are_kept():
         ({"dose": 0.5, "photons": -1}, "photons: got -1"),
         ({"dose": 0.5, "views": 1}, "views: got 1"),
         ({"dose": 0.5, "filter_name": "x"}, "filter: got 'x'"),
+        ({"dose": 0.5, "noise_hu": 0}, "noise_hu: got 0"),
+        ({"dose": 0.5, "slice_thickness_mm": -1}, "slice_thickness_mm: got -1"),
     ],
 )
 def test_bad_parameters_are_config_errors_naming_them(kwargs, match):
@@ -123,7 +127,7 @@ def _meta_volume():
 
 def test_dictionary_transform_keeps_geometry_and_meta():
     vol = _meta_volume()
-    out = SimulateLowDosed(["image"], dose=0.25, views=40, seed=0)({"image": vol, "other": 1})
+    out = SimulateLowDosed(["image"], dose=0.25, views=40, seed=0, photons=1e5)({"image": vol, "other": 1})
     img = out["image"]
     assert isinstance(img, MetaTensor) and img.shape == vol.shape
     assert torch.equal(torch.as_tensor(img.affine), torch.as_tensor(vol.affine))
@@ -136,24 +140,26 @@ def test_dictionary_transform_keeps_geometry_and_meta():
 def test_dictionary_transform_takes_the_pixel_size_from_the_affine():
     vol = _meta_volume()  # 0.8 mm pixels
     vol[0, 8:24, 6:18] = 40.0  # some tissue, so the projections are not all air
-    out = SimulateLowDosed("image", dose=0.25, views=40, seed=2)({"image": vol})["image"]
+    out = SimulateLowDosed("image", dose=0.25, views=40, seed=2, photons=1e5)({"image": vol})["image"]
     slices = vol[0].as_tensor().permute(2, 1, 0)  # (Z, Y, X)
-    seeded = simulate_low_dose(slices, 0.25, views=40, pixel_size_mm=0.8, seed=2)
+    # no DICOM thickness: the z spacing (2.5 mm) is the detector element's height
+    kw = dict(views=40, seed=2, photons=1e5, slice_thickness_mm=2.5)
+    seeded = simulate_low_dose(slices, 0.25, pixel_size_mm=0.8, **kw)
     assert torch.allclose(out[0].as_tensor().permute(2, 1, 0), seeded)
-    other = simulate_low_dose(slices, 0.25, views=40, pixel_size_mm=1.6, seed=2)
+    other = simulate_low_dose(slices, 0.25, pixel_size_mm=1.6, **kw)
     assert not torch.allclose(other, seeded)
 
 
 def test_random_transform_draws_dose_in_range_and_is_reproducible():
     vol = _meta_volume()
-    t = RandSimulateLowDosed(["image"], dose_range=(0.2, 0.3), views=40)
+    t = RandSimulateLowDosed(["image"], dose_range=(0.2, 0.3), views=40, photons=1e5)
     t.set_random_state(5)
     first = t({"image": vol})["image"]
     dose, seed = t.last_dose, t.last_seed
     assert 0.2 <= dose <= 0.3
     t.set_random_state(5)
     assert torch.equal(t({"image": vol})["image"], first) and t.last_seed == seed
-    twin = SimulateLowDosed(["image"], dose=dose, views=40).simulate(vol, dose, seed)
+    twin = SimulateLowDosed(["image"], dose=dose, views=40, photons=1e5).simulate(vol, dose, seed)
     assert torch.equal(twin, first)
     with pytest.raises(ConfigError, match="dose_range"):
         RandSimulateLowDosed(["image"], dose_range=(0.5, 0.2))

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from medgan.transforms.noise_level import (
+    estimate_noise_hu,
+    nps_peak_frequency,
+    plateau_fraction,
+    scan_nps,
+    window_stats,
+)
+from tests.transforms.phantoms import water_cylinder
+
+
+def _anatomy(size: int = 128) -> torch.Tensor:
+    """Soft tissue with a gradient, a bone and a lung insert, a fat ring: structure the estimator must ignore."""
+    hu = torch.from_numpy(water_cylinder(size, radius=0.45 * size, inserts=True)) + 40.0
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    r = ((xx - size / 2) ** 2 + (yy - size / 2) ** 2).sqrt()
+    hu = torch.where(hu > -500, hu + 0.3 * (xx - size / 2), hu)  # 0.3 HU per pixel: a slow gradient
+    return torch.where((r > 0.4 * size) & (r < 0.45 * size), torch.full_like(hu, -100.0), hu)
+
+
+@pytest.mark.parametrize("sigma", [3.0, 12.0, 40.0])
+def test_noise_sigma_is_found_under_anatomy(sigma):
+    gen = torch.Generator().manual_seed(0)
+    anatomy = _anatomy()[None].repeat(4, 1, 1)
+    noisy = anatomy + sigma * torch.randn(anatomy.shape, generator=gen)
+    assert abs(estimate_noise_hu(noisy) - sigma) / sigma < 0.06
+    # the plain std of soft tissue would count the gradient and edges as noise
+    soft = (anatomy > -150) & (anatomy < 250)
+    assert (noisy - anatomy.mean())[soft].std() > 1.5 * sigma if sigma < 10 else True
+
+
+def test_window_sd_ignores_a_plane():
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    _, sd = window_stats((3 * xx - 2 * yy)[None])
+    assert sd.max() < 0.05  # float32 sums of values up to 120: rounding only
+
+
+def test_reference_chooses_the_windows_of_the_added_noise():
+    gen = torch.Generator().manual_seed(1)
+    scan = _anatomy()[None] + 5 * torch.randn((1, 128, 128), generator=gen)
+    added = 9 * torch.randn((1, 128, 128), generator=gen)
+    assert abs(estimate_noise_hu(added, scan) - 9) < 0.6
+
+
+def test_plateaus_and_air_are_not_measurements():
+    flat = torch.full((1, 64, 64), 30.0)  # lossy compression flattens soft tissue into plateaus
+    assert plateau_fraction(flat) == 1.0
+    with pytest.raises(ValueError, match="no homogeneous soft tissue"):
+        estimate_noise_hu(flat)
+    with pytest.raises(ValueError, match="no homogeneous soft tissue"):
+        estimate_noise_hu(torch.full((1, 64, 64), -1000.0) + torch.randn(1, 64, 64))
+
+
+def test_nps_peak_tells_smooth_from_sharp_noise():
+    gen = torch.Generator().manual_seed(2)
+    white = torch.randn((4, 128, 128), generator=gen)
+    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+    kernel = (kernel[:, None] * kernel[None, :] / 256)[None, None]
+    smooth = torch.nn.functional.conv2d(white[:, None], kernel, padding=2)[:, 0]
+    peaks = {}
+    for name, noise in (("white", white), ("smooth", smooth)):
+        noise = 40 + noise * (10 / noise.std())
+        freq, power, count = scan_nps(noise, roi=32)
+        assert count > 20
+        peaks[name] = nps_peak_frequency(freq, power)
+    assert peaks["smooth"] < 0.6 * peaks["white"], peaks
+    assert np.isfinite(list(peaks.values())).all()
