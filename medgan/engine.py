@@ -183,10 +183,21 @@ def prepare_run_dir(cfg: ExperimentConfig, resume: bool, overwrite: bool) -> Pat
     if existing and not overwrite:
         raise OutputExistsError(f"run.dir {run} already holds a run ({', '.join(existing)}); pass --resume to "
                                 f"continue it or --overwrite to start over")
-    for name in existing:
-        path = run / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    remove_run_outputs(run)
     return None
+
+
+def remove_run_outputs(run: Path, remove_empty_dir: bool = False) -> None:
+    """Remove what a run writes into ``run`` (:data:`RUN_OUTPUTS`, nothing else); with
+    ``remove_empty_dir`` also the folder itself when nothing else is left in it."""
+    for name in RUN_OUTPUTS:
+        path = run / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    if remove_empty_dir and run.is_dir() and not any(run.iterdir()):
+        run.rmdir()
 
 
 def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
@@ -210,11 +221,27 @@ def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
     if datamodule is None:
         datamodule = build_datamodule(cfg)
         datamodule.setup("fit")
-    ckpt = prepare_run_dir(cfg, resume, overwrite)
     run = Path(cfg.run.dir)
+    run_existed = run.is_dir()
+    ckpt = prepare_run_dir(cfg, resume, overwrite)
     if rank_zero_only.rank == 0:
         save_config(cfg, run / "config.yaml")
-    trainer = build_trainer(cfg, recipe)
+    trainer: pl.Trainer | None = None
+    try:
+        trainer = build_trainer(cfg, recipe)
+        _fit(cfg, trainer, recipe, datamodule, ckpt)
+    except BaseException:
+        if ckpt is None and (trainer is None or trainer.global_step == 0) and rank_zero_only.rank == 0:
+            # failed before its first step: leave nothing, so the same command can simply be run again
+            remove_run_outputs(run, remove_empty_dir=not run_existed)
+        raise
+    best = run / "checkpoints" / "best.ckpt"
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    return TrainResult(run, run / "checkpoints" / "last.ckpt", best if best.is_file() else None, run / "model", metrics)
+
+
+def _fit(cfg: ExperimentConfig, trainer: pl.Trainer, recipe: pl.LightningModule,
+         datamodule: pl.LightningDataModule, ckpt: Path | None) -> None:
     with warnings.catch_warnings():
         # expected here: a run folder that already holds files, few batches on tiny CPU runs, no val set for
         # GANs, and step checkpoints of manually optimised recipes holding the post-step state (intended: the
@@ -227,6 +254,3 @@ def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
         if recipe.last_validated_step != trainer.global_step and cfg.trainer.limit_val_batches:
             # training stopped between validations (max_steps inside an epoch): score the final weights too
             trainer.validate(recipe, datamodule=datamodule, verbose=False)
-    best = run / "checkpoints" / "best.ckpt"
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    return TrainResult(run, run / "checkpoints" / "last.ckpt", best if best.is_file() else None, run / "model", metrics)

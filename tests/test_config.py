@@ -122,3 +122,39 @@ def test_configuration_reference_is_generated_from_the_schema():
     assert (Path(__file__).parents[1] / "docs/configuration.md").read_text() == text, "run scripts/gen_config_docs.py"
     for key in ("`trainer.max_steps`", "`data.patch_size`", "`recipe.lambda_cycle`", "`validation.diversity.warn_fraction`"):
         assert key in text
+
+
+BOMB = "\n".join([f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+                 + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]) + "\n"
+
+
+FLOW_BOMB = "[" + ", ".join([f"&l0 [{', '.join(['lol'] * 9)}]"]
+                             + [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]) + "]"
+
+
+def test_alias_bomb_is_refused_before_it_expands(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(yaml.safe_dump(BASE) + BOMB)  # 9^10 values once expanded: would never finish
+    with pytest.raises(ConfigError, match=r"bomb.yaml: the YAML expands to more than 100000 values"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="override 'seed'.*expands to more than"):
+        load_config(None, ["seed=" + FLOW_BOMB], base=BASE)
+    recursive = tmp_path / "rec.yaml"
+    recursive.write_text("seed: &a [*a]\n")
+    with pytest.raises(ConfigError, match="recursive alias"):
+        load_config(recursive)
+    # aliases that stay small are fine
+    small = tmp_path / "small.yaml"
+    small.write_text("optim: &o {lr: 1.0e-3}\n" + yaml.safe_dump(BASE))
+    assert load_config(small).optim.lr == pytest.approx(1e-3)
+
+
+def test_non_utf8_and_oversized_configs_are_refused_with_the_offset(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"seed: 0\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not UTF-8 text \(byte 0xe9 at offset 13\)"):
+        load_config(path)
+    big = tmp_path / "big.yaml"
+    big.write_text("#" * (2 << 20))
+    with pytest.raises(ConfigError, match="too large for a config"):
+        load_config(big)

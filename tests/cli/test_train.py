@@ -99,6 +99,16 @@ def test_user_errors_exit_2_with_one_line(args, message, tmp_path, capsys):
     assert message in err
 
 
+def test_empty_data_root_is_one_line_and_leaves_no_run(tmp_path, capfd):
+    (tmp_path / "empty").mkdir()
+    code = main(["--config", str(ROOT / "configs/ldct_redcnn.yaml"), f"data.root={tmp_path / 'empty'}",
+                 f"run.dir={tmp_path / 'run'}", "trainer.accelerator=cpu"])
+    err = capfd.readouterr().err
+    assert code == 2
+    assert err.startswith("medgan-train: error: data.root: no cases in") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_config_and_print_config(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "none.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err

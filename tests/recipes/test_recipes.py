@@ -130,6 +130,24 @@ def test_max_time_forms(tmp_path, value, ok):
             validate_config(raw)
 
 
+def test_a_run_failing_before_its_first_step_leaves_nothing(tmp_path):
+    from medgan.errors import InputError
+
+    class Broken(SyntheticCTDataModule):
+        def train_dataloader(self):
+            raise InputError("data.root: the first batch cannot be read")
+
+    raw = tiny_config("redcnn", tmp_path / "run")
+    with pytest.raises(InputError, match="first batch"):
+        train(validate_config(raw), datamodule=Broken(patch_size=[32, 32]))
+    assert not (tmp_path / "run").exists(), "no config.yaml / tb/ left to block the next run"
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError):
+        train(validate_config(tiny_config("redcnn", tmp_path / "kept")), datamodule=Broken(patch_size=[32, 32]))
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"], "only the run's outputs go"
+
+
 def test_mode_collapse_warning_threshold():
     from medgan.recipes.diversity import collapse_warning
 
