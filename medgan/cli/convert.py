@@ -49,8 +49,10 @@ def _body(argv: Sequence[str] | None) -> int:
     import numpy as np
 
     from medgan.io import output_format, read_volume, write_volume
+    from medgan.io.atomic import check_writable
 
     fmt = output_format(args.output, args.format)  # fail on a contradictory --format before reading
+    check_writable(Path(args.output))
     volume = read_volume(args.input, series_uid=args.series_uid, nan_fill=args.nan_fill)
     out = write_volume(volume, args.output, fmt, overwrite=args.overwrite, description=args.description)
     spacing = np.linalg.norm(volume.affine.numpy()[:3, :3], axis=0)

@@ -1,16 +1,19 @@
 """``medgan-simulate``: a simulated low-dose acquisition of a CT scan (projection-domain noise).
 
 Reads a DICOM series folder / file or a NIfTI, NRRD or MHA file, simulates each axial slice at the
-dose fraction ``--dose`` (forward projection, Poisson + electronic noise, log, filtered back-projection;
+dose fraction ``--dose`` (forward projection, quantum + electronic noise, filtered back-projection;
 see docs/simulation.md) and writes the result in the output path's format: a DICOM input written to a
 folder becomes a *derived* series of the same study.
+
+In relative mode (default) the scan is calibrated to itself: its full-dose noise is measured in soft
+tissue, the photon budget is fitted so that the added noise is sigma_FD * sqrt(1/dose - 1), and the
+noise texture follows the scan's kernel. --noise-hu (the known full-dose noise) or --photons override the
+measurement. The command prints what it used.
 
 Examples:
   medgan-simulate --input chest.nrrd --output chest_q.nrrd --dose 0.25
   medgan-simulate --input CT_SERIES/ --output CT_SERIES_10pct/ --dose 0.1 --seed 3
-
-The projection operators are built once per slice size and view count (about 20 s and 1.4 GB for
-512x512 slices and 720 views). Set MEDGAN_CACHE_DIR=/some/dir to keep them on disk between runs.
+  medgan-simulate --input head.nii.gz --output head_q.nii.gz --dose 0.25 --noise-hu 4.5
 """
 
 from __future__ import annotations
@@ -35,7 +38,17 @@ def _parser() -> argparse.ArgumentParser:
         "--output", required=True, help="where to write; the extension picks the format, none = DICOM series folder"
     )
     p.add_argument("--dose", required=True, type=float, help="dose fraction in (0, 1], e.g. 0.25 for quarter dose")
-    p.add_argument("--photons", type=float, default=1e5, help="I0: incident photons per ray at full dose (default 1e5)")
+    p.add_argument(
+        "--photons",
+        type=float,
+        default=None,
+        help="full-dose photons per mm^2 of detector per view (default: fitted to the scan in relative mode, "
+        "1e5 in absolute mode)",
+    )
+    p.add_argument("--noise-hu", type=float, default=None, help="the scan's known full-dose noise sigma in HU")
+    p.add_argument(
+        "--slice-thickness", type=float, default=None, help="mm (default: DICOM SliceThickness, else the z spacing)"
+    )
     p.add_argument(
         "--electronic-noise",
         type=float,
@@ -49,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         help="relative (default: the input is a real full-dose scan, add only the extra noise) or "
         "absolute (the input is noise-free, e.g. a phantom)",
     )
-    p.add_argument("--filter", default="ramp", help="FBP filter: ramp (default), shepp-logan, cosine, hamming, hann")
+    p.add_argument(
+        "--filter",
+        default="auto",
+        help="FBP filter of the noise: auto (default: fitted to the scan's texture; ramp in absolute mode), "
+        "ramp, shepp-logan, cosine, hamming, hann, gaussian",
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0); same seed, same output")
     p.add_argument("--batch-size", type=int, default=16, help="slices per projector call (memory vs speed)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -58,16 +76,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> tuple[Path, Path]:
     # validated here, before any reading, so a typo costs no time and gives one line
+    from medgan.io.atomic import check_writable
     from medgan.transforms.fbp_filter import FILTERS
     from medgan.transforms.lowdose import MODES, _parse_dose, _parse_positive
 
     _parse_dose(args.dose, "--dose")
     if args.mode not in MODES:
         raise ConfigError(f"--mode: got '{args.mode}', allowed: relative, absolute")
-    _parse_positive(args.photons, "--photons")
+    for flag in ("photons", "noise_hu", "slice_thickness"):
+        if getattr(args, flag) is not None:
+            _parse_positive(getattr(args, flag), "--" + flag.replace("_", "-"))
     _parse_positive(args.electronic_noise, "--electronic-noise", allow_zero=True)
-    if args.filter not in FILTERS:
-        raise ConfigError(f"--filter: got '{args.filter}', allowed: {', '.join(FILTERS)}")
+    if args.filter not in (*FILTERS, "auto"):
+        raise ConfigError(f"--filter: got '{args.filter}', allowed: auto, {', '.join(FILTERS)}")
     if args.views < 2:
         raise ConfigError(f"--views: got {args.views}, allowed: an integer >= 2")
     if args.batch_size < 1:
@@ -79,22 +100,26 @@ def _check(args: argparse.Namespace) -> tuple[Path, Path]:
         raise ConfigError(f"--output: '{dst}' is the input; inputs are never modified, choose another path")
     if dst.exists() and not args.overwrite:
         raise OutputExistsError(f"--output: '{dst}' exists; pass --overwrite to replace it")
+    check_writable(dst)  # a read-only folder is refused before the simulation, not after it
     return src, dst
 
 
 def _body(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     src, dst = _check(args)
-    import torch
-
+    from medgan.data.prepare import describe_simulation, simulate_volume
     from medgan.io import read_volume, write_volume
-    from medgan.transforms.lowdose import SimulateLowDosed
+    from medgan.transforms.noise_level import estimate_noise_hu
 
     volume = read_volume(src)
-    simulator = SimulateLowDosed(
-        "image",
-        dose=args.dose,
+    start = time.perf_counter()
+    low = simulate_volume(
+        volume,
+        args.dose,
+        args.seed,
         photons=args.photons,
+        noise_hu=args.noise_hu,
+        slice_thickness_mm=args.slice_thickness,
         electronic_noise=args.electronic_noise,
         views=args.views,
         mode=args.mode,
@@ -102,18 +127,19 @@ def _body(argv: Sequence[str] | None) -> int:
         batch_size=args.batch_size,
         progress=True,
     )
-    start = time.perf_counter()
-    low = simulator.simulate(volume, args.dose, args.seed)
     seconds = time.perf_counter() - start
     description = f"Simulated {args.dose:g} dose (medgan {args.mode}, seed {args.seed})"
     out = write_volume(
         low, dst, overwrite=args.overwrite, kind="ct", description=description, reference=volume
     )
-    added = torch.as_tensor(low - volume).float()
+    full = volume[0].as_tensor().float()
+    try:
+        added = f"{estimate_noise_hu((low[0].as_tensor() - full).permute(2, 1, 0), full.permute(2, 1, 0)):.1f} HU"
+    except ValueError:  # no soft tissue: the plain std says something still
+        added = f"std {float((low[0].as_tensor() - full).std()):.1f} HU"
     print(
-        f"wrote {out}: {volume.shape[-1]} slices at dose {args.dose:g} ({args.mode}, I0 {args.photons:g}, "
-        f"{args.views} views, seed {args.seed}); added noise std {added.std().item():.1f} HU; "
-        f"{seconds:.1f} s"
+        f"wrote {out}: {volume.shape[-1]} slices at dose {args.dose:g}, seed {args.seed}, {args.views} views; "
+        f"{describe_simulation(low)}; added noise {added}; {seconds:.1f} s"
     )
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from medgan.errors import ConfigError, InputError, MissingFileError, OutputExistsError
+from medgan.io.atomic import check_writable
 from medgan.io.formats import DEFAULT_SUFFIX as EXTENSIONS
 from medgan.io.formats import format_of_name, volume_suffix
 from medgan.io.scans import find_scans, is_single_scan
@@ -81,6 +82,8 @@ def plan_jobs(input: str | os.PathLike, output: str | os.PathLike, format: str =
             fmt = _input_format(path) if format == "same" else format
             jobs.append(Job(path, dst / f"{name}{EXTENSIONS[fmt]}", fmt))
     jobs = shard(jobs, rank, world_size)
+    for job in jobs:  # an unwritable output is refused before the model loads, not after the last case
+        check_writable(job.output)
     if not overwrite:
         existing = [j.output for j in jobs if j.output.exists()]
         if existing:

@@ -46,6 +46,30 @@ def check_output(path: Path, overwrite: bool, inputs: Iterable[str | Path] = ())
         raise OutputExistsError(f"output '{path}' already exists; pass --overwrite (overwrite=True) to replace it")
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail now, naming ``path``, when it could not be written: a read-only folder, a name too long, a file
+    where a folder should be. A cheap probe (an empty temporary sibling, removed again) before minutes of
+    work, so the refusal is the command's only output; :func:`staged_output` still guards the real write.
+
+    Raises:
+        OutputError: the probe could not be made.
+    """
+    path = Path(path)
+    created = _first_missing(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix=f".{path.name[:80]}.", suffix=".medgan-tmp", dir=path.parent))
+        try:
+            (probe / path.name).touch()  # the full name: the system's name length limit applies
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+    except OSError as err:
+        raise output_error(path, err) from None
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+
+
 def output_error(path: str | os.PathLike, err: BaseException) -> OutputError:
     """The one-line error for an output that could not be written because of ``err``."""
     reason = getattr(err, "strerror", None) or " ".join(str(err).split()) or type(err).__name__

@@ -120,3 +120,17 @@ def test_folders_made_for_a_failed_output_are_removed(tmp_path):
         staged.write_text("half")
         raise RuntimeError("model failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_probes_without_leaving_anything(tmp_path):
+    from medgan.errors import OutputError
+    from medgan.io.atomic import check_writable
+
+    check_writable(tmp_path / "a" / "b" / "x.nii.gz")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OutputError, match="File name too long"):
+        check_writable(tmp_path / ("n" * 300 + ".nii.gz"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="file, not a folder"):
+        check_writable(tmp_path / "file" / "x.nrrd")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
