@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     ldct.add_argument(
         "--dose", type=float, required=True, help="dose fraction in (0, 1], e.g. 0.25 for quarter dose"
     )
-    ldct.add_argument("--photons", type=float, default=1e5, help="full-dose photons per ray I0 (default 1e5)")
+    ldct.add_argument("--photons", type=float, default=None,
+                      help="full-dose photons per mm^2 per view (default: fitted to each scan's own noise)")
+    ldct.add_argument("--noise-hu", type=float, default=None, help="known full-dose noise sigma in HU")
     ldct.add_argument(
         "--electronic-noise", type=float, default=10.0, help="electronic noise variance (default 10)"
     )
@@ -166,6 +168,7 @@ def _body(argv: Sequence[str] | None) -> int:
             args.output,
             args.dose,
             photons=args.photons,
+            noise_hu=args.noise_hu,
             electronic_noise=args.electronic_noise,
             views=args.views,
             mode=args.mode,

@@ -170,23 +170,28 @@ def _check_dose(dose: float) -> None:
 def simulate_volume(volume: Any, dose: float, seed: int, **simulator: Any) -> Any:
     """A low-dose version of ``volume`` (MetaTensor (1, X, Y, Z) HU), slice by slice, same geometry and meta.
 
-    Slices go through :func:`medgan.transforms.lowdose.simulate_low_dose` as (N, rows, columns) (it batches
-    them itself to bound memory); one generator seeded with ``seed`` makes the whole volume reproducible.
-    The pixel size is the mean in-plane spacing (the simulator assumes square pixels).
+    The one simulation path of ``medgan-simulate`` and ``medgan-prepare ldct``:
+    :class:`medgan.transforms.lowdose.SimulateLowDosed` with noise seed ``seed`` (pixel size from the
+    affine, slice thickness from the DICOM headers or the z spacing, relative mode calibrated to the scan).
+    The calibration used is in the result's ``meta["medgan_dose_calibration"]`` (relative mode).
+
+    Args:
+        simulator: keyword arguments of :class:`~medgan.transforms.lowdose.SimulateLowDosed`.
     """
-    import torch
+    from medgan.transforms.lowdose import SimulateLowDosed
 
-    from medgan.transforms.lowdose import simulate_low_dose
+    return SimulateLowDosed("image", dose, **simulator).simulate(volume, dose, seed)
 
-    hu = volume[0].as_tensor() if hasattr(volume, "as_tensor") else torch.as_tensor(volume[0])
-    slices = hu.permute(2, 1, 0).to(torch.float32)  # (Z, Y, X) = (slices, rows, columns)
-    affine = torch.as_tensor(getattr(volume, "affine", torch.eye(4)), dtype=torch.float64)
-    pixel_mm = float(affine[:3, :2].norm(dim=0).mean())
-    generator = torch.Generator().manual_seed(seed)
-    low_slices = simulate_low_dose(slices, dose, pixel_size_mm=pixel_mm, generator=generator, **simulator)
-    low = volume.clone()
-    low[0] = low_slices.permute(2, 1, 0)
-    return low
+
+def describe_simulation(low: Any) -> str:
+    """What a :func:`simulate_volume` result was made with, in one phrase (for a command's output)."""
+    from medgan.transforms.lowdose import CALIBRATION_META, DoseCalibration
+
+    stored = getattr(low, "meta", {}).get(CALIBRATION_META)
+    if stored is None:
+        return "absolute mode"
+    cal = stored if isinstance(stored, DoseCalibration) else DoseCalibration(**stored)
+    return "relative mode, " + cal.describe()
 
 
 def prepare_ldct(
@@ -197,11 +202,12 @@ def prepare_ldct(
     split: str | tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     fmt: str = "same",
-    photons: float = 1e5,
+    photons: float | None = None,
     electronic_noise: float = 10.0,
     views: int = 720,
     mode: str = "relative",
     patient_regex: str | None = None,
+    noise_hu: float | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -214,7 +220,8 @@ def prepare_ldct(
         split: train/val/test fractions of patients.
         seed: split and noise seed (each case's noise depends on the seed and the case name only).
         fmt: ``"same"`` as the input, or ``"nifti"``/``"nrrd"``/``"mha"``.
-        photons, electronic_noise, views, mode: :func:`medgan.transforms.lowdose.simulate_low_dose` settings.
+        photons, electronic_noise, views, mode, noise_hu: :func:`simulate_volume` settings (``photons`` per mm^2
+            per view; ``None``: each scan's budget is fitted to its own noise in relative mode).
         patient_regex: how patient ids are read from case names (see :func:`medgan.io.layout.patient_of`).
         overwrite: replace an existing ``output``.
         progress: show a tqdm bar over cases.
@@ -226,8 +233,8 @@ def prepare_ldct(
     _check_format(fmt)
     if mode not in ("relative", "absolute"):
         raise ConfigError(f"--mode: got '{mode}', allowed: relative, absolute")
-    for key, value in (("--photons", photons), ("--views", views)):
-        if not value > 0:
+    for key, value in (("--photons", photons), ("--views", views), ("--noise-hu", noise_hu)):
+        if value is not None and not value > 0:
             raise ConfigError(f"{key}: got {value!r}, allowed: > 0")
     if electronic_noise < 0:
         raise ConfigError(f"--electronic-noise: got {electronic_noise!r}, allowed: >= 0")
@@ -235,15 +242,19 @@ def prepare_ldct(
     cases, patients = _scan_inputs(input_dir, patient_regex)
     assignment = split_by_patient(patients, fractions, seed)
     simulator = {
-        "photons": float(photons),
+        "photons": None if photons is None else float(photons),
+        "noise_hu": None if noise_hu is None else float(noise_hu),
         "electronic_noise": float(electronic_noise),
         "views": int(views),
         "mode": mode,
     }
+    calibrations: dict[str, str] = {}
 
     def make_source(case: str, volume: Any) -> Any:
         # a nested bar over slice batches: one long scan takes minutes at 720 views
-        return simulate_volume(volume, dose, case_seed(seed, case), progress=progress, **simulator)
+        low = simulate_volume(volume, dose, case_seed(seed, case), progress=progress, **simulator)
+        calibrations[case] = describe_simulation(low)
+        return low
 
     def work(root: Path) -> dict[str, Any]:
         _derive_each(cases, assignment, fmt, make_source, f"medgan simulated {dose:g} dose", progress)(root)
@@ -253,6 +264,7 @@ def prepare_ldct(
             target="input full-dose scans",
             dose=dose,
             simulator=simulator,
+            simulation={case: calibrations[case] for case in sorted(calibrations)},
             scale=1,
             cases=case_entries(assignment, patients, label={c: 0 for c in cases}),
         )
@@ -368,4 +380,4 @@ def prepare_tcia(
     return _build(output, overwrite, [Path(input_dir)], work)
 
 
-__all__ = ["FORMATS", "prepare_ldct", "prepare_sr", "prepare_tcia", "simulate_volume"]
+__all__ = ["FORMATS", "describe_simulation", "prepare_ldct", "prepare_sr", "prepare_tcia", "simulate_volume"]

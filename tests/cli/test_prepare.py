@@ -57,11 +57,13 @@ def test_ldct_builds_a_loadable_patient_split_dataset(ldct_dataset, ct_chest_pat
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["task"] == "ldct" and manifest["dose"] == 0.25 and manifest["seed"] == 0
     assert manifest["simulator"] == {
-        "photons": 1e5,
+        "photons": None,  # fitted to each scan's own noise
+        "noise_hu": None,
         "electronic_noise": 10.0,
         "views": 60,
         "mode": "relative",
     }
+    assert "photons/mm^2" in manifest["simulation"]["L067"] and "measured" in manifest["simulation"]["L067"]
     assert manifest["medgan_version"] and manifest["split_fractions"] == [0.34, 0.33, 0.33]
     # the target is the input, byte for byte; the inputs are untouched
     split = where["L067"]

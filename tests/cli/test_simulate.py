@@ -73,6 +73,8 @@ def test_dicom_in_gives_a_derived_series_of_the_same_study(tmp_path):
         (["--dose", "0.5", "--mode", "sinogram"], "--mode: got 'sinogram', allowed: relative, absolute"),
         (["--dose", "0.5", "--photons", "-5"], "--photons: got -5"),
         (["--dose", "0.5", "--filter", "box"], "--filter: got 'box'"),
+        (["--dose", "0.5", "--noise-hu", "0"], "--noise-hu: got 0"),
+        (["--dose", "0.5", "--slice-thickness", "-1"], "--slice-thickness: got -1"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_line(chest_nrrd, tmp_path, capsys, extra, message):
@@ -80,6 +82,19 @@ def test_bad_parameters_exit_2_with_one_line(chest_nrrd, tmp_path, capsys, extra
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "x.nrrd").exists()
+
+
+def test_prints_the_calibration_it_used_and_given_noise_overrides_it(chest_nrrd, tmp_path, capsys):
+    assert main(["--input", str(chest_nrrd), "--output", str(tmp_path / "a.nrrd"), *FAST]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "HU (measured)" in line and "photons/mm^2" in line and "filter gaussian" in line
+    measured = float(line.split("full-dose noise ")[1].split(" HU")[0])
+    args = ["--input", str(chest_nrrd), "--output", str(tmp_path / "b.nrrd"), *FAST, "--noise-hu", "3"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "full-dose noise 3.00 HU (given)" in line
+    added = float(line.split("added noise ")[1].split(" HU")[0])
+    assert 0.8 * 3 * 3**0.5 < added < 1.2 * 3 * 3**0.5 and added < measured  # sqrt(1/0.25 - 1) x 3 HU
 
 
 def test_missing_input_and_output_onto_input_are_user_errors(chest_nrrd, tmp_path, capsys):

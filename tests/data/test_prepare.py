@@ -51,6 +51,23 @@ def test_simulate_volume_is_seeded_and_keeps_meta(tmp_path, chest_crop):
     )  # less dose, more noise
 
 
+def test_prepare_and_simulate_share_one_path(tmp_path, chest_crop):
+    """medgan-simulate and medgan-prepare ldct give the same bytes for the same scan, dose and seed."""
+    from medgan.cli.simulate import main as simulate_main
+
+    volume_path = write_case(chest_crop[:48, :48, :2], tmp_path / "in" / "case.nrrd")
+    seed = case_seed(0, "case")
+    out = tmp_path / "cli.nrrd"
+    argv = ["--input", str(volume_path), "--output", str(out), "--dose", "0.25", "--views", "40"]
+    assert simulate_main([*argv, "--seed", str(seed)]) == 0
+    from medgan.data.prepare import prepare_ldct
+
+    dataset = prepare_ldct(tmp_path / "in", tmp_path / "ds", 0.25, views=40, split=(1, 0, 0), progress=False)
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(out))).tolist() == sitk.GetArrayFromImage(
+        sitk.ReadImage(str(dataset / "train" / "source" / "case.nrrd"))
+    ).tolist()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [({"scale": 1}, "--scale"), ({"scale": 2, "slice_thickness_mm": 0}, "--slice-thickness")],
