@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0); same seed, same output")
     p.add_argument("--batch-size", type=int, default=16, help="slices per projector call (memory vs speed)")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not keep the projection operators on disk (default: kept in MEDGAN_CACHE_DIR or the user cache "
+        "folder, at most MEDGAN_CACHE_MAX_GB, default 8; 512x512 slices at 720 views take 1.4 GB)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     return p
 
@@ -111,6 +117,12 @@ def _body(argv: Sequence[str] | None) -> int:
     from medgan.io import read_volume, write_volume
     from medgan.transforms.noise_level import estimate_noise_hu
 
+    if args.no_cache:
+        import os
+
+        from medgan.transforms.projector_cache import CACHE_ENV
+
+        os.environ[CACHE_ENV] = "off"
     volume = read_volume(src)
     start = time.perf_counter()
     low = simulate_volume(

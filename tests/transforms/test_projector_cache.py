@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from medgan.transforms.projector_cache import clear_projector_cache, get_projector
+from medgan.transforms import projector_cache
+from medgan.transforms.projector_cache import clear_projector_cache, default_cache_dir, get_projector
 
 
 def test_operators_are_cached_per_geometry():
@@ -27,4 +28,33 @@ def test_disk_cache_round_trip_and_damaged_file_is_rebuilt(tmp_path):
     with pytest.warns(UserWarning, match="unreadable projector cache"):
         rebuilt = get_projector(20, 12, cache_dir=tmp_path)
     assert torch.equal(rebuilt.forward(img), built.forward(img))
+    clear_projector_cache()
+
+
+def test_default_cache_folder_honours_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDGAN_CACHE_DIR", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.setenv("MEDGAN_CACHE_DIR", "off")
+    assert default_cache_dir() is None
+    monkeypatch.delenv("MEDGAN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if default_cache_dir() is not None and "linux" in __import__("sys").platform:
+        assert default_cache_dir() == tmp_path / "xdg" / "medgan"
+
+
+def test_large_operators_go_to_the_default_cache_and_the_cap_evicts_the_oldest(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDGAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(projector_cache, "DISK_MIN_SIZE", 16)
+    clear_projector_cache()
+    get_projector(16, 8)
+    first = list((tmp_path / "projectors").glob("*.pt"))
+    assert len(first) == 1
+    monkeypatch.setenv("MEDGAN_CACHE_MAX_GB", str(first[0].stat().st_size * 1.5 / 1e9))  # room for one
+    get_projector(18, 8)
+    kept = list((tmp_path / "projectors").glob("*.pt"))
+    assert len(kept) == 1 and kept[0] != first[0]  # the older one made room
+    clear_projector_cache()
+    monkeypatch.setenv("MEDGAN_CACHE_DIR", "off")
+    get_projector(20, 8)
+    assert len(list((tmp_path / "projectors").glob("*.pt"))) == 1
     clear_projector_cache()
