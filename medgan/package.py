@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from medgan import __version__
-from medgan.errors import ModelPackageError, OutputExistsError
+from medgan.errors import ConfigError, ModelPackageError, OutputExistsError
 from medgan.io.atomic import staged_output
 
 FORMAT_VERSION = 1
@@ -116,13 +116,12 @@ def load_model_package(path: str | os.PathLike) -> tuple[dict[str, Any], dict[st
     missing = [n for n in (WEIGHTS_FILE, MANIFEST_FILE) if not (path / n).is_file()]
     if missing:
         raise ModelPackageError(f"model package {path} is missing {', '.join(missing)}")
-    try:
-        with open(path / MANIFEST_FILE, encoding="utf-8") as fh:
-            manifest = yaml.safe_load(fh)
-    except UnicodeDecodeError as err:
-        raise ModelPackageError(f"{path / MANIFEST_FILE} is not UTF-8 text (byte {err.start})") from None
-    except yaml.YAMLError as err:
-        raise ModelPackageError(f"{path / MANIFEST_FILE} is not valid YAML: {err}") from err
+    from medgan.config import read_config_text, safe_yaml
+
+    try:  # the config's guards: size, UTF-8, and aliases counted before they expand (a "billion laughs")
+        manifest = safe_yaml(read_config_text(path / MANIFEST_FILE), str(path / MANIFEST_FILE))
+    except ConfigError as err:
+        raise ModelPackageError(str(err)) from None
     _check_manifest(manifest, path)
     from safetensors import SafetensorError
     from safetensors.torch import load_file

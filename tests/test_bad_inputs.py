@@ -251,7 +251,7 @@ def test_symlink_loop_beside_a_series_is_ignored(tmp_path, capfd):
 
 
 @pytest.mark.parametrize("case", ["empty_folder", "garbage_ckpt", "garbage_onnx", "manifest_not_utf8",
-                                  "cut_safetensors", "weights_do_not_fit", "not_a_model"])
+                                  "manifest_alias_bomb", "cut_safetensors", "weights_do_not_fit", "not_a_model"])
 def test_bad_model_is_refused_in_one_line_leaving_nothing(tiny_model, small_scan, tmp_path, capfd, case):
     import shutil
 
@@ -270,6 +270,10 @@ def test_bad_model_is_refused_in_one_line_leaving_nothing(tiny_model, small_scan
         shutil.copytree(tiny_model, model)
         if case == "manifest_not_utf8":
             (model / "medgan.yaml").write_bytes(b"recipe: \xff\xfe\n")
+        elif case == "manifest_alias_bomb":
+            bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+            (model / "medgan.yaml").write_text(bomb)
         elif case == "cut_safetensors":
             weights = model / "model.safetensors"
             weights.write_bytes(weights.read_bytes()[:200])
@@ -281,3 +285,23 @@ def test_bad_model_is_refused_in_one_line_leaving_nothing(tiny_model, small_scan
                                   "--no-progress", *extra], capfd)
     _assert_refused(code, err, "medgan-infer: error: ", model.name)
     assert not (tmp_path / "out").exists() and _snapshot(model) == before
+
+
+def test_onnx_backend_without_onnxruntime_says_what_to_install(tiny_model, small_scan, tmp_path, capfd, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    code, err = _run(infer.main, ["--model", tiny_model, "--input", small_scan, "--output", tmp_path / "out.nrrd",
+                                  "--backend", "onnx", "--no-progress"], capfd)
+    _assert_refused(code, err, 'pip install "medgan[export]"')
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["cut_nii_gz", "nan_nifti", "all_nan_nifti", "zero_slice_nifti", "non_ct_modality"])
+def test_eval_refuses_what_it_cannot_score(bad_inputs, small_scan, tmp_path, capfd, name):
+    from medgan.cli import eval as eval_cli
+
+    code, err = _run(eval_cli.main, ["--pred", bad_inputs[name], "--target", small_scan,
+                                     "--output", tmp_path / "scores.csv", "--no-progress"], capfd)
+    _assert_refused(code, err, "medgan-eval: error: ", bad_inputs[name].name)
+    assert list(tmp_path.iterdir()) == []

@@ -184,3 +184,9 @@ def test_patients_in_two_splits_detects_leaks(tmp_path):
     _layout_tree(tmp_path, source=("L067_a",), target=("L067_a",))
     _layout_tree(tmp_path, source=("L067_b",), target=("L067_b",), split="test")
     assert patients_in_two_splits(load_layout(tmp_path)) == {"L067": ["train", "test"]}
+
+
+def test_manifest_that_is_not_utf8_is_an_input_error(tmp_path):
+    (tmp_path / "dataset.json").write_bytes(b'{"name": "\xff"}')
+    with pytest.raises(InputError, match=r"dataset.json: not UTF-8 text \(byte 10\)"):
+        read_manifest(tmp_path)
