@@ -114,6 +114,10 @@ class DataConfig(_Section):
     samples_per_epoch: int | None = Field(None, ge=1, description="training patches per epoch (default: one per slice)")
     val_max_slices: int | None = Field(
         None, ge=1, description="validation: the central N slices of each case (default: the whole volume)")
+    sr_pairs: dict[str, Any] | None = Field(
+        None, description="super-resolution: make training pairs on the fly from the high-resolution targets at "
+        "random pixel sizes (medgan.data.sr_pairs: pixel_range, resample_prob, max_size, noise_range, "
+        "attenuation_jitter, flips); null: the prepared pairs as they are")
 
     @field_validator("patch_size")
     @classmethod

@@ -122,7 +122,21 @@ class CTDataModule(pl.LightningDataModule):
         source, target = self._pile(cases, "source", split), self._pile(cases, "target", split)
         if not train:
             return CTVolumeDataset(source, target, input_mode=self.input_mode, max_slices=self._eval_slices())
+        if self.cfg.sr_pairs is not None:
+            return self._sr_pairs(target)
         return CTSampleDataset(source, target, paired=True, **common)
+
+    def _sr_pairs(self, target: Pile) -> Any:
+        """On-the-fly SR pairs from the high-resolution training targets (``data.sr_pairs``)."""
+        from medgan.data.sr_pairs import SRPairDataset
+
+        if self.scale < 2 or self.input_mode == "3d":
+            raise ConfigError(f"data.sr_pairs: needs data.scale >= 2 and input_mode '2d' or '2.5d', got scale "
+                              f"{self.scale} and '{self.input_mode}'")
+        samples = target.samples(self.input_mode)
+        return SRPairDataset(target.store, samples, self.patch_size, self.scale, self.normalizer,
+                             dict(self.cfg.sr_pairs), self.context_slices if self.input_mode == "2.5d" else 0,
+                             seed=self.seed, patients=[target.cases[i].patient for i, _ in samples])
 
     def _eval_slices(self) -> int | None:
         """Central slices kept per val/test case: ``val_max_slices``, but a 3D net sees at least a patch deep."""

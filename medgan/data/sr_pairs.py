@@ -20,7 +20,7 @@ high-resolution slice with the denoiser's MONAI transforms (:mod:`medgan.data.au
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,15 +93,29 @@ class SRPairDataset(SimulatedPairDataset):
         context_slices: 2.5D neighbours (source channels); the target is the centre slice.
         realisations: distinct random pairs per slice (whole pairs are cached, see the base class).
         seed: base seed mixed with each sample's key.
+        patients: the patient of each sample, for :class:`medgan.data.sampling.PairSampler`'s weights
+            (default: one patient per case).
+
+    It answers the sampler like a paired :class:`medgan.data.datasets.CTSampleDataset` (``paired``,
+    ``source_samples``, :meth:`weights_patients`), so the data module swaps one for the other.
     """
 
-    def __init__(self, store: Any, samples: Any, patch_size: Any, scale: int, normalizer: Any = None,
-                 transforms: Compose | Mapping[str, Any] | None = None, context_slices: int = 0,
-                 realisations: int = 8, cache_slices: int = 16, seed: int = 0) -> None:
+    paired = True
+
+    def __init__(self, store: Any, samples: Sequence[tuple[int, int | None]], patch_size: Sequence[int],
+                 scale: int, normalizer: Any = None, transforms: Compose | Mapping[str, Any] | None = None,
+                 context_slices: int = 0, realisations: int = 8, cache_slices: int = 16, seed: int = 0,
+                 patients: Sequence[str] | None = None) -> None:
         pipeline = transforms if isinstance(transforms, Compose) else sr_pair_transforms(scale, transforms)
         super().__init__(store, samples, patch_size, normalizer, pipeline, context_slices, realisations,
                          cache_slices, seed)
         self.scale = int(scale)
+        self.source_samples = self.samples
+        self._patients = list(patients) if patients is not None else [str(case) for case, _ in self.samples]
+
+    def weights_patients(self, which: str = "source") -> list[str]:
+        """The patient of each sample (source and target are the same sample)."""
+        return list(self._patients)
 
     def __getitem__(self, key: int | tuple[int, int, int]) -> dict[str, Any]:
         index, crop_seed = (key[0], key[2]) if isinstance(key, tuple) else (int(key), int(key))

@@ -6,6 +6,9 @@ Phase 1 (``pretrain_steps`` iterations): SRResNet, pixel loss only. Phase 2: pix
 phase 2 begins, and every iteration takes the same two optimiser steps. Inference (the model package)
 uses the EMA copy of G when ``ema_decay`` is set: it is the net ``generator_ema`` of the manifest, in the
 package and in every ``.ckpt`` alike.
+
+``adv_weight: 0`` and ``feature_weight: 0`` make it plain supervised SRResNet (the recommended CPU setting,
+``configs/sr.yaml``): D is then not trained (nor packaged), and an iteration is one optimiser step.
 """
 
 from __future__ import annotations
@@ -18,8 +21,19 @@ from medgan.recipes.base import Recipe, set_requires_grad
 
 
 class SRGANRecipe(Recipe):
-    steps_per_iteration = 2
-    monitor_diversity = True
+    @property
+    def supervised(self) -> bool:
+        """No adversary: pixel loss only (SRResNet)."""
+        r = self.cfg.recipe
+        return r.adv_weight == 0 and r.feature_weight == 0
+
+    @property
+    def steps_per_iteration(self) -> int:  # type: ignore[override]
+        return 1 if self.supervised else 2
+
+    @property
+    def monitor_diversity(self) -> bool:  # type: ignore[override]
+        return not self.supervised
 
     @property
     def infer_role(self) -> str:  # type: ignore[override]
@@ -47,8 +61,10 @@ class SRGANRecipe(Recipe):
             self.net_configs["generator_ema"] = dict(self.net_configs["generator"])
 
     def optimizer_groups(self):
-        return [(list(self.generator.parameters()), self.cfg.optim.lr),
-                (list(self.discriminator.parameters()), self.cfg.optim.lr_d or self.cfg.optim.lr)]
+        groups = [(list(self.generator.parameters()), self.cfg.optim.lr)]
+        if not self.supervised:
+            groups.append((list(self.discriminator.parameters()), self.cfg.optim.lr_d or self.cfg.optim.lr))
+        return groups
 
     def predict(self, source: torch.Tensor) -> torch.Tensor:
         return (self.generator_ema if self._ema is not None else self.generator)(source)
@@ -66,7 +82,7 @@ class SRGANRecipe(Recipe):
         fake_high = self.generator(real_low)
         loss_pix = self.loss_pix(fake_high, real_high)
         losses = {"loss_g_pix": loss_pix}
-        if self.iteration >= r.pretrain_steps:
+        if self.iteration >= r.pretrain_steps and not self.supervised:
             set_requires_grad(self.discriminator, False)
             logits_fake, feats_fake = self.discriminator(fake_high, return_features=True)
             with torch.no_grad():
@@ -90,5 +106,6 @@ class SRGANRecipe(Recipe):
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         real_low, real_high = batch["source"], batch["target"]
         losses, fake_high = self.backward_g(real_low, real_high)
-        losses.update(self.backward_d(real_high, fake_high))
+        if not self.supervised:
+            losses.update(self.backward_d(real_high, fake_high))
         return losses

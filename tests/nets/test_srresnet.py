@@ -121,3 +121,11 @@ def test_paper_net_without_interpolation_and_channel_check() -> None:
         build_net({"type": "srresnet", "interpolation": "lanczos"})
     with pytest.raises(ConfigError, match="residual"):
         build_net({"type": "srresnet", "in_channels": 2, "out_channels": 1, "channels": 4, "num_blocks": 1})
+
+
+def test_outer_kernel_sets_the_first_and_last_conv() -> None:
+    net = build_net({"type": "srresnet", "channels": 4, "num_blocks": 1, "upscale": 2, "outer_kernel": 3})
+    assert net.head[0].kernel_size == (3, 3) and net.tail.kernel_size == (3, 3)
+    assert net(torch.randn(1, 1, 6, 7)).shape == (1, 1, 12, 14)
+    with pytest.raises(ConfigError, match="outer_kernel"):
+        build_net({"type": "srresnet", "outer_kernel": 4})
