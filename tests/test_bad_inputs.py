@@ -305,3 +305,15 @@ def test_eval_refuses_what_it_cannot_score(bad_inputs, small_scan, tmp_path, cap
                                      "--output", tmp_path / "scores.csv", "--no-progress"], capfd)
     _assert_refused(code, err, "medgan-eval: error: ", bad_inputs[name].name)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_bm3d_without_the_baselines_extra_says_what_to_install(small_scan, tmp_path, capfd, monkeypatch):
+    import sys
+
+    from medgan.cli import eval as eval_cli
+
+    monkeypatch.setitem(sys.modules, "bm3d", None)
+    code, err = _run(eval_cli.main, ["--pred", small_scan, "--target", small_scan, "--input", small_scan,
+                                     "--baselines", "bm3d", "--output", tmp_path / "scores.csv", "--no-progress"], capfd)
+    _assert_refused(code, err, 'pip install "medgan[baselines]"')
+    assert list(tmp_path.iterdir()) == []
