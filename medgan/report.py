@@ -56,6 +56,8 @@ def image_tag(source: bytes | str | os.PathLike, alt: str) -> str:
 
 
 def _cell(value: object, digits: int) -> str:
+    if value is None:  # JSON null: not measured (e.g. the seconds of a scan read from disk)
+        return "n/a"
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
     return html.escape(str(value))

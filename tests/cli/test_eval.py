@@ -95,6 +95,7 @@ def test_output_folder_holds_tables_figures_and_report(tmp_path, capsys):
     assert (out / "panels" / "case1_full.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 2 and "<table>" in html and "gaussian" in html
+    assert "None" not in html and "<td>n/a</td>" in html  # the input has no seconds: shown as n/a
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".eval")]  # no staging folder left
 
     single = tmp_path / "one.csv"  # a .csv output is one table, per case and method
