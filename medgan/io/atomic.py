@@ -66,8 +66,7 @@ def check_writable(path: str | os.PathLike) -> None:
     except OSError as err:
         raise output_error(path, err) from None
     finally:
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
+        _remove_if_empty(path.parent, created)
 
 
 def output_error(path: str | os.PathLike, err: BaseException) -> OutputError:
@@ -118,9 +117,22 @@ def staged_output(path: Path) -> Iterator[Path]:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     except BaseException:
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
+        _remove_if_empty(path.parent, created)
         raise
+
+
+def _remove_if_empty(folder: Path, created: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``created`` while they are empty. Only empty ones: another
+    process (a second ``torchrun`` rank) may be writing into a folder this one created."""
+    if created is None:
+        return
+    for candidate in (folder, *folder.parents):
+        try:
+            candidate.rmdir()
+        except OSError:
+            return
+        if candidate == created:
+            return
 
 
 def _first_missing(folder: Path) -> Path | None:

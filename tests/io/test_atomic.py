@@ -134,3 +134,13 @@ def test_check_writable_probes_without_leaving_anything(tmp_path):
     with pytest.raises(OutputError, match="file, not a folder"):
         check_writable(tmp_path / "file" / "x.nrrd")
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_a_folder_another_writer_filled_is_kept(tmp_path):
+    """Two ranks writing into one new output folder: a failure in one never deletes the other's outputs."""
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), staged_output(out / "a.nrrd") as staged:
+        (out / "b.nrrd").write_text("the other rank's finished output")
+        staged.write_text("half")
+        raise RuntimeError("this rank failed")
+    assert [p.name for p in out.iterdir()] == ["b.nrrd"]
