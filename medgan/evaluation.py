@@ -46,14 +46,15 @@ def collect_scans(path: str | os.PathLike) -> dict[str, Path]:
 
 
 def match_cases(pred: Mapping[str, Path], target: Mapping[str, Path],
-                inputs: Mapping[str, Path] | None = None) -> list[str]:
-    """Case names present in every mapping; raises when a prediction or input has no target (or vice versa)."""
+                inputs: Mapping[str, Path] | None = None, pred_role: str = "prediction") -> list[str]:
+    """Case names present in every mapping; raises when a prediction or input has no target (or vice versa).
+    ``pred_role`` names the first mapping in the message (``"input"`` when no prediction was given)."""
     names = set(pred)
     problems = []
     if names - set(target):
         problems.append(f"no target for {sorted(names - set(target))}")
     if set(target) - names:
-        problems.append(f"no prediction for {sorted(set(target) - names)}")
+        problems.append(f"no {pred_role} for {sorted(set(target) - names)}")
     if inputs is not None and names - set(inputs):
         problems.append(f"no input for {sorted(names - set(inputs))}")
     if problems:
@@ -158,8 +159,9 @@ def _pair_scans(target: str | os.PathLike, **others: str | os.PathLike | None) -
     if all(is_single_scan(p) for p in paths):
         name = next(iter(scans["target"]))
         scans = {role: {name: next(iter(found.values()))} for role, found in scans.items()}
-    pred = scans.get("pred") or scans.get("inputs") or scans["target"]
-    names = match_cases(pred, scans["target"], scans.get("inputs") if "pred" in scans else None)
+    first = "pred" if "pred" in scans else "inputs"
+    names = match_cases(scans[first], scans["target"], scans.get("inputs") if first == "pred" else None,
+                        pred_role="prediction" if first == "pred" else "input")
     return names, scans
 
 

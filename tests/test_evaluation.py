@@ -74,3 +74,19 @@ def test_unmatched_names_and_different_grids_are_refused(tmp_path, phantom):
     cropped = _write(tmp_path / "c.nii.gz", phantom[:2])
     with pytest.raises(InputError, match="shapes differ"):
         evaluate_cases(cropped, tmp_path / "target" / "p9.nii.gz", CHEST, progress=False)
+
+
+def test_max_slices_picks_evenly_spaced_slices_and_input_alone_is_matched_as_input(tmp_path, phantom):
+    from medgan.evaluation import evaluate_methods, pick_slices
+
+    assert pick_slices(5, None) == [0, 1, 2, 3, 4] and pick_slices(9, 3) == [0, 4, 8] and pick_slices(2, 3) == [0, 1]
+    (tmp_path / "low").mkdir()
+    (tmp_path / "full").mkdir()
+    _write(tmp_path / "low" / "p1.nii.gz", np.concatenate([phantom] * 3) + 20)
+    _write(tmp_path / "full" / "p1.nii.gz", np.concatenate([phantom] * 3))
+    ev = evaluate_methods(tmp_path / "full", CHEST, inputs=tmp_path / "low", max_slices=3, progress=False)
+    assert [s.slice for s in ev.scores] == [0, 4, 8] and ev.methods == ["input"]
+    assert ev.summary()["input"]["rmse"] == pytest.approx(20.0, rel=1e-5)
+    _write(tmp_path / "full" / "p2.nii.gz", phantom)
+    with pytest.raises(InputError, match=r"no input for \['p2'\]"):
+        evaluate_methods(tmp_path / "full", CHEST, inputs=tmp_path / "low", progress=False)
