@@ -271,6 +271,7 @@ BAD_INPUT_MESSAGES = {
     "garbage_dicom": "not a DICOM file",
     "no_pixel_data": "no PixelData",
     "varying_spacing": "PixelSpacing (0028,0030) varies",
+    "no_position": "lacks ImagePositionPatient (0020,0032)",
     "non_ct_modality": "Modality (0008,0060) is 'MR'",
     "rgb_secondary_capture": "Modality (0008,0060) is 'OT'",
     "dicom_named_nii": "unreadable",
@@ -382,6 +383,12 @@ def _add_odd_dicom(root: Path, small: np.ndarray, cases: dict[str, Path]) -> Non
             ds.PixelSpacing = [0.9, 0.8]
 
     cases["varying_spacing"] = _edited_series(small, root / "varying_spacing", spacing)
+
+    def no_position(k: int, ds: Dataset) -> None:
+        if k == 1:
+            del ds.ImagePositionPatient
+
+    cases["no_position"] = _edited_series(small, root / "no_position", no_position)
     cases["non_ct_modality"] = _edited_series(small, root / "mr", lambda k, ds: setattr(ds, "Modality", "MR"))
 
     rgb = _base_dataset(generate_uid(), generate_uid(), generate_uid(), 5, "screenshot", "MEDGAN-FIX-1")
