@@ -21,7 +21,7 @@ PROG = "medgan-report"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+    p = ArgumentParser(prog=PROG, description="Write one self-contained HTML page (RUN_DIR/report.html) for a training run folder.",
                        epilog="Exit codes: 0 ok, 2 not a run folder (one line on stderr), 1 unexpected failure.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a medgan-train run folder (run.dir of the config)")
     p.add_argument("--output", default=None, help="HTML file to write (default: RUN_DIR/report.html)")
