@@ -9,8 +9,8 @@ them off the scan itself:
 2. **Texture**: the FBP filter of the inserted noise is the ramp apodised by ``exp(-(f / cutoff)^2)``, with
    ``cutoff`` chosen so that the inserted noise has the scan's pixel-scale correlation, measured as the
    ratio of lag-2 to lag-1 difference variances in the same soft-tissue windows
-   (:func:`medgan.transforms.noise_level.difference_ratio`; the table of ratio against cutoff is measured
-   once per process on filtered white projection noise). The scan's NPS peak would be the obvious target,
+   (:func:`medgan.transforms.noise_level.difference_ratio`; the table of ratio against cutoff was measured
+   on filtered white projection noise, :func:`measure_texture_table`). The scan's NPS peak would be the obvious target,
    but on patient images anatomy dominates the NPS at low frequencies and pulls its peak down (measured:
    to about 1.2 / ROI size on every real scan tried), which would fit unrealistically smooth filters.
 3. **Photon budget**: simulate the calibration slices (evenly spread, about four 512x512 slices' worth) at
@@ -33,7 +33,6 @@ import math
 import warnings
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,6 @@ from medgan.transforms.noise_level import (
 DEFAULT_PHOTONS = 1e5  # per mm^2 of detector per view at full dose, when nothing else is known
 CALIBRATION_DOSE = 0.5  # where electronic noise matters least among useful doses
 CALIBRATION_PIXELS = 4 * 512 * 512  # four 512x512 slices, or more smaller ones
-_GAUSSIAN_CUTOFFS = (0.03, 0.045, 0.065, 0.09, 0.12, 0.16, 0.21, 0.28, 0.38, 0.5, 0.7, 1.0)
 _CACHE: OrderedDict[tuple, DoseCalibration] = OrderedDict()
 _CACHE_SIZE = 256
 
@@ -107,13 +105,20 @@ def _fingerprint(slices: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=1)
-def texture_table() -> tuple[np.ndarray, np.ndarray]:
+# (cutoff, difference ratio) of noise reconstructed with the gaussian filter of that cutoff, as
+# measure_texture_table() gives it (a test re-measures it): constants, so a command pays nothing for it
+TEXTURE_TABLE = (
+    (0.03, 3.9745), (0.045, 3.9338), (0.065, 3.8482), (0.09, 3.7106), (0.12, 3.5056), (0.16, 3.2193),
+    (0.21, 2.8297), (0.28, 2.3197), (0.38, 1.8402), (0.5, 1.5658), (0.7, 1.3894), (1.0, 1.2992),
+)
+
+
+def measure_texture_table() -> tuple[np.ndarray, np.ndarray]:
     """``(cutoffs, difference ratios)`` of noise reconstructed with the ``gaussian`` filter of each cutoff.
 
-    Measured once per process on filtered white projection noise (64x64 slices, 256 views; the ratio
-    describes pixel-scale correlation, which does not depend on the image size), with
-    :func:`medgan.transforms.noise_level.difference_ratio`.
+    Measured on filtered white projection noise (64x64 slices, 256 views; the ratio describes pixel-scale
+    correlation, which does not depend on the image size) with
+    :func:`medgan.transforms.noise_level.difference_ratio`. :data:`TEXTURE_TABLE` holds its result.
     """
     from medgan.transforms.projector_cache import get_projector
 
@@ -123,10 +128,11 @@ def texture_table() -> tuple[np.ndarray, np.ndarray]:
         (len(projector._groups), count, projector.stored_views, projector.detector_bins),
         generator=torch.Generator().manual_seed(1234),
     )
-    filtered = torch.cat([projector.filter(white, "gaussian", c) for c in _GAUSSIAN_CUTOFFS], 1)
-    images = projector.backproject_stored(filtered).reshape(len(_GAUSSIAN_CUTOFFS), count, size, size)
+    cutoffs = [c for c, _ in TEXTURE_TABLE]
+    filtered = torch.cat([projector.filter(white, "gaussian", c) for c in cutoffs], 1)
+    images = projector.backproject_stored(filtered).reshape(len(cutoffs), count, size, size)
     ratios = [difference_ratio(40.0 + img * (10.0 / img.std())) for img in images]  # one back-projection
-    return np.asarray(_GAUSSIAN_CUTOFFS), np.asarray(ratios)
+    return np.asarray(cutoffs), np.asarray(ratios)
 
 
 def fit_texture(slices: torch.Tensor) -> tuple[str, float | None, float | None]:
@@ -138,7 +144,7 @@ def fit_texture(slices: torch.Tensor) -> tuple[str, float | None, float | None]:
         ratio = difference_ratio(slices)
     except ValueError:
         return "ramp", None, None
-    cutoffs, ratios = texture_table()
+    cutoffs, ratios = (np.asarray(column) for column in zip(*TEXTURE_TABLE))
     order = np.argsort(ratios)
     log_cut = np.interp(ratio, ratios[order], np.log(cutoffs[order]))  # clamps to the table's ends
     return "gaussian", float(round(math.exp(log_cut), 4)), float(ratio)

@@ -161,3 +161,11 @@ def test_random_doses_reuse_one_calibration_per_volume_and_crops_carry_it(monkey
     rand({"image": crop})
     assert len(calls) == 1  # the three doses and the crop used the volume's calibration
     assert rand.simulator.last_calibration.photons == stored["photons"]
+
+
+@pytest.mark.slow
+def test_the_stored_texture_table_is_what_the_projector_gives():
+    cutoffs, ratios = dose_calibration.measure_texture_table()
+    stored = np.asarray(dose_calibration.TEXTURE_TABLE)
+    assert np.allclose(cutoffs, stored[:, 0]) and np.allclose(ratios, stored[:, 1], rtol=0.02)
+    assert np.all(np.diff(ratios) < 0)  # monotonic: one cutoff per texture
