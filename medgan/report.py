@@ -81,8 +81,10 @@ def page(title: str, sections: Sequence[tuple[str, str]], intro: str = "") -> st
 
 # -- medgan-eval -------------------------------------------------------------------------------------------
 def eval_report_html(summary: Mapping[str, object], case_rows: Sequence[Mapping[str, object]],
-                     boxplot: str | os.PathLike | None, panels: Mapping[str, str | os.PathLike]) -> str:
-    """The ``medgan-eval`` page from its ``summary.json`` content, ``cases.csv`` rows and figure files."""
+                     boxplot: str | os.PathLike | None, panels: Mapping[str, str | os.PathLike],
+                     max_panels: int = 12) -> str:
+    """The ``medgan-eval`` page from its ``summary.json`` content, ``cases.csv`` rows and figure files (the
+    first ``max_panels`` case panels inlined)."""
     methods: Mapping[str, Mapping[str, float]] = summary["methods"]  # type: ignore[assignment]
     low, high = summary["window"]  # type: ignore[misc]
     header = ["method", "SSIM", "PSNR (dB)", "RMSE (HU)", "s / slice", "slices"]
@@ -98,9 +100,12 @@ def eval_report_html(summary: Mapping[str, object], case_rows: Sequence[Mapping[
     if boxplot is not None:
         sections.append(("Per-case metrics", image_tag(boxplot, "per-case means of each metric per method")))
     sections.append(("Cases", html_table(case_header, case_table, [0, 0, 0, 4, 2, 1, 2])))
-    for case, path in panels.items():
+    for case, path in list(panels.items())[:max_panels]:
         sections.append((f"Case {case}", image_tag(path, f"{case}: centre scored slice; top: each method and the "
                                                          f"target with a zoomed inset; bottom: method - target")))
+    if len(panels) > max_panels:  # keep the page small enough to open; every panel is also a file
+        sections.append(("More cases", f"<p class=\"note\">{len(panels) - max_panels} more case panels in "
+                                       f"panels/ beside this file.</p>"))
     intro = (f"ldct-benchmark protocol (Eulig et al. 2024): SSIM (scikit-image, 7x7 uniform window) and PSNR per "
              f"slice in the window [{low:g}, {high:g}] HU scaled to [0, 1]; RMSE in HU on [-1024, 1900]; mean per "
              f"case, then over {summary.get('cases', len(panels))} case(s).")
