@@ -306,7 +306,8 @@ class ValidationConfig(_Section):
     window: str | Window = Field("chest", description=f"metric window: one of {sorted(NAMED_WINDOWS)} or {{center, width}}")
     panel_window: str | Window | None = Field(None, description="window of the PNG panels (default: window)")
     panels: int = Field(1, ge=0, description="PNG panels per validation (0: none)")
-    monitor: Literal["ssim", "psnr", "rmse"] = Field("ssim", description="metric that selects best.ckpt")
+    monitor: Literal["ssim", "psnr", "rmse", "unpaired_gain_db"] = Field(
+        "ssim", description="metric that selects best.ckpt (unpaired_gain_db: CycleGAN, needs no target)")
     diversity: DiversityConfig = DiversityConfig()
 
     @field_validator("window", "panel_window")

@@ -5,6 +5,14 @@ Two generators (``gen_low_to_full``, ``gen_full_to_low``), two PatchGAN discrimi
 ``lambda_identity`` x ``lambda_cycle`` (0.5 x 10), and an image pool of the last 50 fakes per domain
 feeding D. Inference runs ``gen_low_to_full``. Works on 2D slices and 3D patches (2.5D slabs are refused:
 the backward cycle would have to invent the neighbouring slices).
+
+For CT (docs/training.md, "paired or unpaired?"): ``recipe.cycle_criterion`` ``l2`` instead of the
+reference's L1 - L1 charges the many small edits of noise removal as much as a few large edits of anatomy,
+so it favours moving edges over removing noise; ``recipe.lambda_lowfreq`` adds an L1 between the
+Gaussian-blurred input and output of each generator, which needs no pairs and leaves the noise scale free
+while holding the anatomy scale in place. Validation logs label-free measures beside the paired metrics
+(:mod:`medgan.recipes.label_free`), and ``validation.monitor: unpaired_gain_db`` selects the best
+checkpoint without a target.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from medgan.errors import ConfigError
 from medgan.recipes.base import Recipe, set_requires_grad
@@ -34,8 +43,16 @@ class CycleGANRecipe(Recipe):
         self.critic_net("disc_low", in_channels=1)
         r = self.cfg.recipe
         self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
-        self.loss_cycle = self.make_loss("lambda_cycle", {"type": "cycle", "weight": r.lambda_cycle})
-        self.loss_idt = self.make_loss("lambda_identity", {"type": "identity", "weight": r.lambda_cycle * r.lambda_identity})
+        crit = r.cycle_criterion
+        self.loss_cycle = self.make_loss("lambda_cycle", {"type": "cycle", "weight": r.lambda_cycle, "criterion": crit})
+        self.loss_idt = self.make_loss("lambda_identity", {"type": "identity", "criterion": crit,
+                                                           "weight": r.lambda_cycle * r.lambda_identity})
+        self.blur = None
+        if r.lambda_lowfreq > 0:
+            from monai.networks.layers import GaussianFilter
+
+            self.blur = GaussianFilter(self.spatial_dims, r.lowfreq_sigma)
+        self.backward_predictor: Any = None
         # each pool has its own seeded generator so resuming replays the same choices
         self.pool_full = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 1)
         self.pool_low = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 2)
@@ -61,6 +78,9 @@ class CycleGANRecipe(Recipe):
         if self.cfg.recipe.lambda_identity > 0:
             losses["loss_identity"] = (self.loss_idt(self.gen_low_to_full(real_full), real_full)
                                        + self.loss_idt(self.gen_full_to_low(real_low), real_low))
+        if self.blur is not None:
+            losses["loss_lowfreq"] = self.cfg.recipe.lambda_lowfreq * (
+                F.l1_loss(self.blur(fake_full), self.blur(real_low)) + F.l1_loss(self.blur(fake_low), self.blur(real_full)))
         self.optimize(sum(losses.values()), 0)
         set_requires_grad([self.disc_full, self.disc_low], True)
         return {k: v.detach() for k, v in losses.items()}, fake_full.detach(), fake_low.detach()
@@ -83,6 +103,40 @@ class CycleGANRecipe(Recipe):
         losses, fake_full, fake_low = self.backward_g(real_low, real_full)
         losses.update(self.backward_d(real_low, real_full, fake_full, fake_low))
         return losses
+
+    # -- validation: the paired metrics of the base, plus what needs no target --------------------------
+    def on_validation_epoch_start(self) -> None:
+        from medgan.inference.predictor import Predictor
+
+        super().on_validation_epoch_start()
+        state = {k: v.detach() for k, v in self.package_state_dict().items()}
+        dev = self.device if self.device.type in ("cpu", "cuda") else torch.device("cpu")
+        with torch.random.fork_rng(devices=[]):  # as the validator: training's RNG stream stays untouched
+            self.backward_predictor = Predictor(({**self.manifest(), "infer_net": "gen_full_to_low"}, state), device=dev)
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        self.backward_predictor = None
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Paired scores (when the case has a target), label-free scores and the cycle error of one case."""
+        from monai.data import MetaTensor
+
+        from medgan.recipes.label_free import cycle_error_hu, label_free_scores
+
+        output_hu = self.validator.infer(batch)
+        source_hu = batch["source_hu"][0].detach().cpu().float()
+        scores = self.validator.score(output_hu, batch) if batch.get("target_hu") is not None else {}
+        affine = batch["affine"][0].detach().cpu()
+        pixel_mm = float(affine[:3, :2].double().norm(dim=0).mean())
+        scores.update(label_free_scores(output_hu, source_hu, self.cfg.recipe.lowfreq_sigma, pixel_mm))
+        with torch.random.fork_rng(devices=[]):
+            rec = self.backward_predictor.predict(MetaTensor(output_hu, affine=affine))
+        scores["cycle_hu"] = cycle_error_hu(rec.as_tensor(), source_hu)
+        for name, value in scores.items():
+            self.log(f"val/{name}", value, sync_dist=True, batch_size=1, prog_bar=name == "ssim")
+        return {"panel": [self.validator.panel_row(output_hu, batch, batch.get("target_hu") is not None)],
+                "diversity": self.validator.diversity_crops(self.normalizer.forward(output_hu))}
 
     def extra_state(self) -> dict[str, Any]:
         return {"pool_full": self.pool_full.state_dict(), "pool_low": self.pool_low.state_dict()}

@@ -77,6 +77,11 @@ class CycleGANRecipe(RecipeParams):
     lambda_cycle: float = Field(10.0, ge=0, description="cycle weight, each direction")
     lambda_identity: float = Field(0.5, ge=0, description="identity weight as a fraction of lambda_cycle")
     pool_size: int = Field(50, ge=0, description="generated images kept per domain for D (0: no pool)")
+    cycle_criterion: Literal["l1", "l2", "charbonnier"] = Field(
+        "l1", description="pixel criterion of the cycle and identity losses (l1 in the reference)")
+    lambda_lowfreq: float = Field(
+        0.0, ge=0, description="weight of L1 between Gaussian-blurred input and output, each generator (0: off)")
+    lowfreq_sigma: float = Field(2.0, gt=0, description="std of that Gaussian blur, in pixels")
 
     def check(self, cfg: ExperimentConfig) -> None:
         super().check(cfg)
