@@ -300,7 +300,9 @@ def _pixel_size(img: torch.Tensor, default: float | None) -> float:
 
 
 def slice_thickness(img: torch.Tensor, default: float | None = None) -> float | None:
-    """Slice thickness (mm) of a volume: ``default``, else DICOM ``SliceThickness``, else the z spacing.
+    """Slice thickness (mm) of a volume: ``default``, else ``meta["slice_thickness_mm"]`` (set by transforms
+    that change it, e.g. :func:`medgan.transforms.degrade.degrade_for_sr`), else DICOM ``SliceThickness``,
+    else the z spacing.
 
     A 2D ``(C, X, Y)`` image or a plain tensor without DICOM headers gives ``None`` (1 mm is then assumed).
     """
@@ -308,6 +310,8 @@ def slice_thickness(img: torch.Tensor, default: float | None = None) -> float | 
         return float(default)
     if not isinstance(img, MetaTensor):
         return None
+    if img.meta.get("slice_thickness_mm"):
+        return float(img.meta["slice_thickness_mm"])
     headers = img.meta.get("dicom_headers")
     if headers is not None and len(headers):
         value = headers[0].get("SliceThickness")

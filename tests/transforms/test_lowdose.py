@@ -163,3 +163,18 @@ def test_random_transform_draws_dose_in_range_and_is_reproducible():
     assert torch.equal(twin, first)
     with pytest.raises(ConfigError, match="dose_range"):
         RandSimulateLowDosed(["image"], dose_range=(0.5, 0.2))
+
+
+def test_slice_thickness_comes_from_meta_then_dicom_then_spacing():
+    from pydicom.data import get_testdata_file
+
+    from medgan.io import read_volume
+    from medgan.transforms.lowdose import slice_thickness
+
+    vol = _meta_volume()  # z spacing 2.5 mm
+    assert slice_thickness(vol) == 2.5 and slice_thickness(vol, 7.0) == 7.0
+    vol.meta["slice_thickness_mm"] = 3.0  # a transform made the slices thicker
+    assert slice_thickness(vol) == 3.0
+    head = read_volume(get_testdata_file("693_J2KI.dcm"))  # one slice: spacing says nothing, the header 5 mm
+    assert slice_thickness(head) == 5.0
+    assert slice_thickness(torch.zeros(1, 4, 4)) is None
