@@ -35,25 +35,49 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def memory_format(net: nn.Module) -> torch.memory_format | None:
+    """The channels-last layout for a conv net's dimensionality (``None`` for nets without convolutions).
+
+    oneDNN's CPU convolutions (and cuDNN's with fp16/bf16) run natively on NHWC / NDHWC: with the default
+    NCHW layout every convolution reorders its input and output, which made the torch CPU path 1.7-3.8x
+    slower than onnxruntime on the same graph.
+    """
+    dims = {m.weight.ndim for m in net.modules() if isinstance(m, nn.modules.conv._ConvNd)}
+    if dims == {4}:
+        return torch.channels_last
+    if dims == {5}:
+        return torch.channels_last_3d
+    return None
+
+
 class TorchBackend:
-    """Runs an ``nn.Module`` without autograd on ``device``.
+    """Runs an ``nn.Module`` without autograd on ``device``, in the channels-last layout where it has one.
 
     Args:
         net: the generator in eval mode.
-        device: where the windows are computed; results come back on the windows' device.
+        device: where the windows are computed; results come back on the windows' device (contiguous).
+        channels_last: store weights and feed windows channels-last (conv nets; see :func:`memory_format`).
+
+    Call it under ``torch.inference_mode()`` (as :class:`medgan.inference.slabs.SlabInferer` does) for the
+    least overhead; it also works outside.
     """
 
     name = "torch"
 
-    def __init__(self, net: nn.Module, device: torch.device) -> None:
+    def __init__(self, net: nn.Module, device: torch.device, channels_last: bool = True) -> None:
         self.net = net.to(device).eval()
         self.device = device
+        self.layout = memory_format(self.net) if channels_last else None
+        if self.layout is not None:
+            self.net = self.net.to(memory_format=self.layout)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        # no_grad, not inference_mode: MONAI scales the returned windows in place afterwards
+        x = x.to(self.device, torch.float32)
+        if self.layout is not None and x.ndim == (4 if self.layout is torch.channels_last else 5):
+            x = x.contiguous(memory_format=self.layout)
         with torch.no_grad():
-            y = first_output(self.net(x.to(self.device, torch.float32)))
-        return y.float().to(x.device)
+            y = first_output(self.net(x))
+        return y.float().to(x.device).contiguous()
 
 
 class OnnxBackend:

@@ -169,10 +169,13 @@ class SlabInferer:
             if roi not in self._weights:
                 self._weights[roi] = gaussian_weights(roi)
             weights = self._weights[roi]
-        return sliding_window_inference(
-            x, roi, self.batch_size, self.network, overlap=self.overlap,
-            mode=self.blend, padding_mode="replicate", roi_weight_map=weights,
-        )
+        # inference_mode, not only no_grad: no version counters or view tracking on any tensor of the
+        # windows (MONAI's in-place blending then runs on inference tensors, which is allowed inside)
+        with torch.inference_mode():
+            return sliding_window_inference(
+                x, roi, self.batch_size, self.network, overlap=self.overlap,
+                mode=self.blend, padding_mode="replicate", roi_weight_map=weights,
+            )
 
     def output_shape(self, shape: Sequence[int]) -> tuple[int, int, int]:
         """``(X, Y, Z)`` of the result for an input of spatial ``shape``."""

@@ -30,3 +30,25 @@ def test_torch_backend_returns_the_image_of_tuple_outputs():
 
     out = TorchBackend(Vae(), torch.device("cpu"))(torch.ones(1, 1, 4, 4))
     assert torch.equal(out, torch.full((1, 1, 4, 4), 2.0))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_torch_backend_runs_conv_nets_channels_last_with_the_same_result(dims):
+    from medgan.inference.backends import memory_format
+    from medgan.nets import build_net
+
+    torch.manual_seed(0)
+    net = build_net({"type": "resunet", "spatial_dims": dims, "channels": [4, 8]}).eval()
+    torch.nn.init.normal_(net.tail.weight, std=0.1)  # not the identity, so the layout matters
+    x = torch.randn((2, 1) + (8,) * dims)
+    with torch.no_grad():
+        expected = net(x)
+    backend = TorchBackend(net, torch.device("cpu"))
+    assert backend.layout is (torch.channels_last if dims == 2 else torch.channels_last_3d)
+    assert memory_format(torch.nn.Linear(2, 2)) is None
+    with torch.inference_mode():
+        out = backend(x)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    plain = TorchBackend(build_net({"type": "resunet", "channels": [4, 8]}), torch.device("cpu"), channels_last=False)
+    assert plain.layout is None
