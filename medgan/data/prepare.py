@@ -286,16 +286,20 @@ def prepare_sr(
     patient_regex: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    slice_scale: int = 1,
 ) -> Path:
     """Scans in ``input_dir`` -> a paired low-resolution (source) / original (target) dataset.
 
     The source is :func:`medgan.transforms.degrade.degrade_for_sr` (anti-aliased in-plane down-sampling by
     ``scale``, optionally thicker slices and white noise of ``noise_std_hu``, seeded per case), written with
-    its own, exact low-resolution geometry.
+    its own, exact low-resolution geometry. ``slice_scale`` > 1 also averages that many contiguous slices
+    into one (thick -> thin super-resolution; ``scale`` may then be 1).
     """
     _check_format(fmt)
-    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 2:
-        raise ConfigError(f"--scale: got {scale!r}, allowed: an integer >= 2")
+    if isinstance(slice_scale, bool) or not isinstance(slice_scale, int) or slice_scale < 1:
+        raise ConfigError(f"--slice-scale: got {slice_scale!r}, allowed: an integer >= 1")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < (1 if slice_scale > 1 else 2):
+        raise ConfigError(f"--scale: got {scale!r}, allowed: an integer >= 2 (>= 1 with --slice-scale)")
     if slice_thickness_mm is not None and not slice_thickness_mm > 0:
         raise ConfigError(f"--slice-thickness: got {slice_thickness_mm!r} mm, allowed: > 0")
     if not noise_std_hu >= 0:
@@ -308,7 +312,8 @@ def prepare_sr(
         from medgan.transforms.degrade import degrade_for_sr
 
         return degrade_for_sr(
-            volume, scale, slice_thickness_mm, noise_std_hu=noise_std_hu, seed=case_seed(seed, case)
+            volume, scale, slice_thickness_mm, noise_std_hu=noise_std_hu, seed=case_seed(seed, case),
+            slice_scale=slice_scale,
         )
 
     def work(root: Path) -> dict[str, Any]:
@@ -318,6 +323,7 @@ def prepare_sr(
             source=f"degraded low resolution (medgan.transforms.degrade, x{scale})",
             target="input scans",
             scale=scale,
+            slice_scale=slice_scale,
             slice_thickness_mm=slice_thickness_mm,
             noise_std_hu=noise_std_hu,
             cases=case_entries(assignment, patients, label={c: 0 for c in cases}),

@@ -15,6 +15,10 @@ trained on one scanner then falls back towards interpolation, not towards arbitr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn as nn
 from monai.networks.blocks import SubpixelUpsample
@@ -34,6 +38,45 @@ from medgan.nets.upsample import MODES, InterpolateUp
 
 NAME = "srresnet"
 UPSCALES = (1, 2, 3, 4, 8)
+
+
+def _parse_upscale(upscale: Any, dims: int) -> tuple[int, ...]:
+    """An int (every axis) or one factor per spatial axis, each in :data:`UPSCALES`."""
+    factors = [upscale] * dims if isinstance(upscale, int) and not isinstance(upscale, bool) else upscale
+    if (not isinstance(factors, (list, tuple)) or len(factors) != dims
+            or any(isinstance(f, bool) or f not in UPSCALES for f in factors)):
+        raise ConfigError(f"net '{NAME}': upscale={upscale!r} is not allowed; allowed: one of {list(UPSCALES)} or "
+                          f"{dims} of them (one per axis, e.g. [1, 1, 4] for thick -> thin slices)")
+    return tuple(int(f) for f in factors)
+
+
+def _stages(factor: int) -> list[int]:
+    return [3] if factor == 3 else [2] * (factor.bit_length() - 1)
+
+
+class _AxisShuffle(nn.Module):
+    """Sub-pixel up-sampling with a factor per axis: conv to ``C·prod(f)`` channels, then rearrange
+    ``(B, C·f1·f2[·f3], *n)`` -> ``(B, C, n1·f1, n2·f2[, n3·f3])``; ICNR-initialised (every sub-pixel starts as
+    the same kernel, so the stage starts free of checkerboards, Aitken et al. 2017)."""
+
+    def __init__(self, spatial_dims: int, channels: int, factors: Sequence[int]) -> None:
+        super().__init__()
+        self.factors = tuple(int(f) for f in factors)
+        n = math.prod(self.factors)
+        self.conv = conv(spatial_dims)(channels, channels * n, kernel_size=3, padding=1)
+        with torch.no_grad():
+            base = torch.empty_like(self.conv.weight[:channels])
+            nn.init.kaiming_normal_(base)
+            self.conv.weight.copy_(base.repeat_interleave(n, dim=0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        b, n = y.shape[0], y.shape[2:]
+        d = len(n)
+        y = y.reshape(b, -1, *self.factors, *n)
+        # (B, C, f1..fd, n1..nd) -> (B, C, n1, f1, ..., nd, fd)
+        order = [0, 1] + [i for a in range(d) for i in (2 + d + a, 2 + a)]
+        return y.permute(order).reshape(b, -1, *[k * f for k, f in zip(n, self.factors)])
 
 
 class _ResidualBlock(nn.Module):
@@ -62,6 +105,7 @@ class SRResNet(nn.Module):
         channels: feature maps (64 in the paper).
         num_blocks: residual blocks (16 in the paper).
         upscale: 1 (same size, e.g. denoising), 2, 3, 4 or 8; one sub-pixel stage per factor of 2 (or one ×3).
+            Or one factor per axis, e.g. ``[1, 1, 4]`` (3D: thick -> thin slices) or ``[2, 2, 4]``.
         norm: ``batch`` (paper) or ``none`` (EDSR's choice) or ``instance``.
         interpolation: ``bspline`` (default), ``cubic`` (Keys) or ``linear``: the output is this interpolation of the input
             (its centre slice for a 2.5D stack) plus the net's correction, which starts at exactly zero;
@@ -94,9 +138,9 @@ class SRResNet(nn.Module):
         num_blocks = parse_int(num_blocks, "num_blocks", NAME, minimum=0)
         norm = parse_choice(norm, "norm", NORMS, NAME)
         interpolation = parse_choice(interpolation, "interpolation", (*MODES, "none"), NAME)
-        if isinstance(upscale, bool) or upscale not in UPSCALES:
-            raise ConfigError(f"net '{NAME}': upscale={upscale!r} is not allowed; allowed: {list(UPSCALES)}")
-        self.upscale = int(upscale)
+        self.scales = _parse_upscale(upscale, d)
+        isotropic = len(set(self.scales)) == 1
+        self.upscale: int | tuple[int, ...] = self.scales[0] if isotropic else self.scales
         k = parse_int(outer_kernel, "outer_kernel", NAME)
         if k % 2 == 0:
             raise ConfigError(f"net '{NAME}': outer_kernel={outer_kernel!r} must be odd")
@@ -106,23 +150,28 @@ class SRResNet(nn.Module):
             conv(d)(ch, ch, kernel_size=3, padding=1, bias=norm != "batch"),
             norm_layer(norm, d, ch),
         )
-        factors = [3] if upscale == 3 else [2] * (self.upscale.bit_length() - 1)
-        self.upsample = nn.Sequential(*[
-            nn.Sequential(SubpixelUpsample(d, ch, ch, scale_factor=f, apply_pad_pool=False), nn.PReLU())
-            for f in factors
-        ])
+        if isotropic:  # the paper's stages (MONAI, ICNR): the state-dict layout of every earlier package
+            self.upsample = nn.Sequential(*[
+                nn.Sequential(SubpixelUpsample(d, ch, ch, scale_factor=f, apply_pad_pool=False), nn.PReLU())
+                for f in _stages(self.scales[0])
+            ])
+        else:
+            per_axis = [_stages(f) for f in self.scales]
+            steps = max(len(p) for p in per_axis)
+            stages = [[p[i] if i < len(p) else 1 for p in per_axis] for i in range(steps)]
+            self.upsample = nn.Sequential(*[nn.Sequential(_AxisShuffle(d, ch, f), nn.PReLU()) for f in stages])
         self.tail = conv(d)(ch, out_channels, kernel_size=k, padding=k // 2)
         self.out_channels = out_channels
         self.base: InterpolateUp | None = None
         if interpolation != "none":
             check_residual_channels(in_channels, out_channels, NAME)
-            self.base = InterpolateUp([self.upscale] * d, interpolation)
+            self.base = InterpolateUp(self.scales, interpolation)
             # zero correction at the start: the untrained net is the interpolation itself
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, *spatial)`` -> ``(B, C_out, *(spatial * upscale))``."""
+        """``(B, C_in, *spatial)`` -> ``(B, C_out, *(spatial * scales))``."""
         head = self.head(x)
         out = self.tail(self.upsample(head + self.body(head)))
         if self.base is None:

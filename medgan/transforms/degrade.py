@@ -8,11 +8,15 @@ The low-resolution (LR) source of an SR pair is made from the high-resolution (H
 2. anti-aliased in-plane down-sampling by an integer ``scale``: each LR pixel is the mean of a
    ``scale x scale`` block of HR pixels (MONAI ``Resize(mode="area")``), which is what a detector with
    ``scale``-times larger pixels measures, and needs no extra anti-aliasing filter;
-3. optional Gaussian image noise ``noise_std_hu``.
+3. optional through-plane down-sampling by an integer ``slice_scale`` (thick -> thin SR, e.g. 4 for
+   1.25 mm -> 5 mm): each LR slice is the mean of ``slice_scale`` contiguous HR slices, i.e. a rectangular
+   slice-sensitivity profile exactly one LR slice spacing wide, without gaps or overlap (a scanner's
+   reconstruction of contiguous thick slices); add ``slice_thickness_mm`` for a wider profile;
+4. optional Gaussian image noise ``noise_std_hu``.
 
 Geometry: LR voxel ``(i, j, k)`` is the centre of HR voxels ``[s*i, s*i + s) x [s*j, s*j + s) x {k}``,
-so its world position is the mean of theirs. In-plane sizes that are not a multiple of ``scale`` lose the
-last ``size % scale`` HR columns/rows in the LR image; the HR target need not be cropped: LR patch at
+so its world position is the mean of theirs (with ``slice_scale`` t: HR slices ``[t*k, t*k + t)``). Sizes
+that are not a multiple of the factor lose the last ``size % factor`` HR columns/rows/slices in the LR image; the HR target need not be cropped: LR patch at
 ``(i, j)`` pairs with the HR patch at ``(s*i, s*j)`` (the remainder is simply never sampled).
 """
 
@@ -83,6 +87,7 @@ def degrade_for_sr(
     *,
     noise_std_hu: float = 0.0,
     seed: int | None = None,
+    slice_scale: int = 1,
 ) -> MetaTensor:
     """The low-resolution source of an SR pair, with the exact LR geometry in its affine.
 
@@ -93,13 +98,16 @@ def degrade_for_sr(
             ``None`` keeps the HR slices.
         noise_std_hu: standard deviation of added white Gaussian noise, HU (0 = none).
         seed: seed of that noise.
+        slice_scale: integer through-plane down-sampling factor (block mean of contiguous slices); 1 keeps
+            every slice. ``scale`` may be 1 when ``slice_scale`` > 1 (through-plane SR only).
 
     Returns:
-        ``(C, X // scale, Y // scale, Z)`` float32 MetaTensor in HU; affine spacing x ``scale`` in-plane and
-        origin at the centre of the first HR block; other meta (DICOM headers ...) kept, plus
-        ``meta["sr_scale"]`` and ``meta["slice_thickness_mm"]`` when simulated.
+        ``(C, X // scale, Y // scale, Z // slice_scale)`` float32 MetaTensor in HU; affine spacing x the factor
+        per axis and origin at the centre of the first HR block; other meta (DICOM headers ...) kept, plus
+        ``meta["sr_scale"]``, ``meta["sr_slice_scale"]`` and ``meta["slice_thickness_mm"]`` when simulated.
     """
     scale = _parse_scale(scale)
+    slice_scale = _parse_scale(slice_scale)
     if not isinstance(volume, MetaTensor):
         volume = MetaTensor(torch.as_tensor(volume))
     if volume.ndim not in (3, 4):
@@ -115,17 +123,22 @@ def degrade_for_sr(
             raise ConfigError("slice_thickness_mm: needs a 3D (C, X, Y, Z) volume, got a 2D slice")
         spacing_z = float(torch.linalg.norm(torch.as_tensor(volume.affine, dtype=torch.float64)[:3, 2]))
         out = simulate_slice_thickness(out, float(slice_thickness_mm), spacing_z)
-    if scale > 1:
-        kept = [s - s % scale for s in in_plane]
-        if kept != list(in_plane):
-            end = kept + list(volume.shape[3:])
-            out = SpatialCrop(roi_start=[0] * len(end), roi_end=end)(out)
-        lr_shape = [k // scale for k in kept] + list(volume.shape[3:])
+    if slice_scale > 1 and (volume.ndim != 4 or volume.shape[3] < slice_scale):
+        raise ConfigError(f"slice_scale: got {slice_scale} for shape {tuple(volume.shape[1:])}, allowed: a 3D volume "
+                          "with at least that many slices")
+    factors = [scale, scale] + ([slice_scale] if volume.ndim == 4 else [])
+    if any(f > 1 for f in factors):
+        kept = [n - n % f for n, f in zip(volume.shape[1:], factors)]
+        if kept != list(volume.shape[1:]):
+            out = SpatialCrop(roi_start=[0] * len(kept), roi_end=kept)(out)
+        lr_shape = [k // f for k, f in zip(kept, factors)]
         out = Resize(lr_shape, mode="area")(out)  # block mean; MONAI moves the origin to the block centre
     if noise_std_hu > 0:
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         out = out + noise_std_hu * torch.randn(out.shape, generator=gen).to(out.device)
     out.meta["sr_scale"] = scale
+    if slice_scale > 1:
+        out.meta["sr_slice_scale"] = slice_scale
     if slice_thickness_mm is not None:
         out.meta["slice_thickness_mm"] = float(slice_thickness_mm)
     return out
@@ -136,7 +149,7 @@ class DegradeForSRd(MapTransform):
 
     Args:
         keys: the HR image key (one).
-        scale, slice_thickness_mm, noise_std_hu, seed: as :func:`degrade_for_sr`.
+        scale, slice_thickness_mm, noise_std_hu, seed, slice_scale: as :func:`degrade_for_sr`.
         output_key: where the LR image goes (default: replace the HR image).
     """
 
@@ -149,8 +162,10 @@ class DegradeForSRd(MapTransform):
         seed: int | None = None,
         output_key: str | None = None,
         allow_missing_keys: bool = False,
+        slice_scale: int = 1,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.slice_scale = _parse_scale(slice_scale)
         self.scale = _parse_scale(scale)
         self.slice_thickness_mm = slice_thickness_mm
         self.noise_std_hu = noise_std_hu
@@ -161,7 +176,8 @@ class DegradeForSRd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             lr = degrade_for_sr(
-                d[key], self.scale, self.slice_thickness_mm, noise_std_hu=self.noise_std_hu, seed=self.seed
+                d[key], self.scale, self.slice_thickness_mm, noise_std_hu=self.noise_std_hu, seed=self.seed,
+                slice_scale=self.slice_scale,
             )
             d[self.output_key or key] = lr
         return d

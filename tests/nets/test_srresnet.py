@@ -129,3 +129,22 @@ def test_outer_kernel_sets_the_first_and_last_conv() -> None:
     assert net(torch.randn(1, 1, 6, 7)).shape == (1, 1, 12, 14)
     with pytest.raises(ConfigError, match="outer_kernel"):
         build_net({"type": "srresnet", "outer_kernel": 4})
+
+
+def test_per_axis_upscale_for_thick_to_thin_slices() -> None:
+    from medgan.nets.upsample import interpolate_up
+
+    net = build_net({"type": "srresnet", "spatial_dims": 3, "channels": 4, "num_blocks": 1, "upscale": [1, 1, 4]})
+    x = torch.randn(1, 1, 5, 6, 4)
+    assert torch.allclose(net(x), interpolate_up(x, [1, 1, 4]), atol=1e-5)  # untrained: interpolation along z only
+    assert build_net({"type": "srresnet", "upscale": [2, 2]}).upscale == 2  # equal factors: the paper's stages
+    with pytest.raises(ConfigError, match="upscale"):
+        build_net({"type": "srresnet", "upscale": [2, 2, 2]})  # 3 factors for a 2D net
+
+
+def test_axis_shuffle_matches_pixel_shuffle_layout() -> None:
+    from medgan.nets.srresnet import _AxisShuffle
+
+    stage = _AxisShuffle(2, 3, (2, 2))
+    x = torch.randn(1, 3, 4, 5)
+    assert torch.equal(stage(x), F.pixel_shuffle(stage.conv(x), 2))

@@ -85,3 +85,24 @@ def test_dictionary_transform_writes_the_output_key():
 def test_bad_parameters_name_themselves(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         degrade_for_sr(_volume(), **kwargs)
+
+
+@pytest.mark.parametrize(("scale", "slice_scale"), [(1, 4), (2, 2)])
+def test_through_plane_block_mean_with_exact_geometry(scale, slice_scale):
+    hr = _volume(shape=(1, 8, 6, 9), spacing=(0.7, 0.8, 1.25))  # 9 slices: the last one is dropped for t=4/2
+    lr = degrade_for_sr(hr, scale, slice_scale=slice_scale)
+    nz = 9 // slice_scale
+    assert lr.shape == (1, 8 // scale, 6 // scale, nz) and lr.meta["sr_slice_scale"] == slice_scale
+    for i, j, k in [(0, 0, 0), (8 // scale - 1, 6 // scale - 1, nz - 1), (1, 2, 1)]:
+        block = hr[0, scale * i:scale * (i + 1), scale * j:scale * (j + 1), slice_scale * k:slice_scale * (k + 1)]
+        assert torch.isclose(lr[0, i, j, k], block.mean(), atol=1e-3)
+        centres = [_world(hr.affine, (scale * i + a, scale * j + b, slice_scale * k + c))
+                   for a in range(scale) for b in range(scale) for c in range(slice_scale)]
+        assert torch.allclose(_world(lr.affine, (i, j, k)), torch.stack(centres).mean(0), atol=1e-6)
+
+
+def test_through_plane_needs_a_volume_with_enough_slices():
+    with pytest.raises(ConfigError, match="slice_scale"):
+        degrade_for_sr(_volume(shape=(1, 8, 6)), 2, slice_scale=2)
+    with pytest.raises(ConfigError, match="slice_scale"):
+        degrade_for_sr(_volume(shape=(1, 8, 6, 3)), 1, slice_scale=4)
