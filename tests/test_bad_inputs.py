@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,9 +73,14 @@ def _snapshot(path: Path) -> dict[str, str]:
 
 
 def _run(main: Callable, argv: list[str], capfd) -> tuple[int, str]:
+    """Exit code and stderr of ``main(argv)``; Python warnings count as the stderr lines they would print
+    outside pytest (which otherwise collects them quietly)."""
     capfd.readouterr()
-    code = main([str(a) for a in argv])
-    return code, capfd.readouterr().err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        code = main([str(a) for a in argv])
+    printed = "".join(f"{w.category.__name__}: {w.message}\n" for w in caught)
+    return code, capfd.readouterr().err + printed
 
 
 def _assert_refused(code: int, err: str, *fragments: str) -> None:
