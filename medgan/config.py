@@ -118,6 +118,11 @@ class DataConfig(_Section):
         None, description="super-resolution: make training pairs on the fly from the high-resolution targets at "
         "random pixel sizes (medgan.data.sr_pairs: pixel_range, resample_prob, max_size, noise_range, "
         "attenuation_jitter, flips); null: the prepared pairs as they are")
+    dose_pairs: dict[str, Any] | None = Field(
+        None, description="denoising: make training pairs on the fly from the full-dose targets, a calibrated "
+        "projection-domain simulation at a random dose after random pixel size / slice thickness, attenuation "
+        "jitter and flips (medgan.data.augment.pair_transforms: dose_range, pixel_range, thickness_range, "
+        "size_multiple, max_size, attenuation_jitter, flips, simulator); null: the prepared pairs as they are")
 
     @field_validator("patch_size")
     @classmethod

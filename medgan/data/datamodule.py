@@ -124,6 +124,8 @@ class CTDataModule(pl.LightningDataModule):
             return CTVolumeDataset(source, target, input_mode=self.input_mode, max_slices=self._eval_slices())
         if self.cfg.sr_pairs is not None:
             return self._sr_pairs(target)
+        if self.cfg.dose_pairs is not None:
+            return self._dose_pairs(target)
         return CTSampleDataset(source, target, paired=True, **common)
 
     def _sr_pairs(self, target: Pile) -> Any:
@@ -137,6 +139,18 @@ class CTDataModule(pl.LightningDataModule):
         return SRPairDataset(target.store, samples, self.patch_size, self.scale, self.normalizer,
                              dict(self.cfg.sr_pairs), self.context_slices if self.input_mode == "2.5d" else 0,
                              seed=self.seed, patients=[target.cases[i].patient for i, _ in samples])
+
+    def _dose_pairs(self, target: Pile) -> Any:
+        """On-the-fly low-dose pairs from the full-dose training targets (``data.dose_pairs``)."""
+        from medgan.data.augment import SimulatedPairDataset
+
+        if self.scale != 1 or self.input_mode == "3d":
+            raise ConfigError(f"data.dose_pairs: needs data.scale 1 and input_mode '2d' or '2.5d', got scale "
+                              f"{self.scale} and '{self.input_mode}'")
+        samples = target.samples(self.input_mode)
+        return SimulatedPairDataset(target.store, samples, self.patch_size, self.normalizer,
+                                    dict(self.cfg.dose_pairs), self.context_slices if self.input_mode == "2.5d" else 0,
+                                    seed=self.seed, patients=[target.cases[i].patient for i, _ in samples])
 
     def _eval_slices(self) -> int | None:
         """Central slices kept per val/test case: ``val_max_slices``, but a 3D net sees at least a patch deep."""

@@ -119,3 +119,17 @@ def test_dataset_samples_depend_only_on_their_key() -> None:
     assert torch.equal(a["source"], b["source"]) and torch.equal(a["target"], b["target"])
     assert not torch.equal(a["source"][1:2], a["target"])  # noise was added
     assert 0.1 <= float(a["dose"]) <= 0.5
+
+
+def test_data_module_serves_simulated_pairs_from_the_targets(make_dataset) -> None:
+    from medgan.data.datamodule import CTDataModule
+
+    cfg = {"dose_range": [0.25, 0.25], "pixel_range": [2.0, 4.0], "size_multiple": 8, "simulator": SIM}
+    dm = CTDataModule(make_dataset(), patch_size=[16, 16], batch_size=2, seed=1, dose_pairs=cfg)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["source"].shape == (2, 1, 16, 16) and batch["target"].shape == (2, 1, 16, 16)
+    assert torch.all(batch["dose"] == 0.25) and torch.all(batch["noise_level"] > 0)
+    assert not torch.equal(batch["source"], batch["target"])
+    with pytest.raises(ConfigError, match="dose_pairs"):
+        CTDataModule(make_dataset(), patch_size=[8, 8, 4], input_mode="3d", dose_pairs=cfg).setup("fit")
