@@ -25,12 +25,13 @@ from medgan.anomaly.segmentation_io import safe_name, write_dicom_seg, write_seg
 from medgan.anomaly.thresholds import THRESHOLDS_FILE, ThresholdCalibrator, Thresholds
 from medgan.errors import ConfigError, InputError, MissingFileError, OutputExistsError
 from medgan.io.atomic import staged_output
+from medgan.io.formats import DEFAULT_SUFFIX
 from medgan.io.scans import find_scans as io_find_scans
 
 log = logging.getLogger(__name__)
 
 MAP_FORMATS = ("same", "nifti", "nrrd")
-_MAP_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
+_MAP_SUFFIX = {fmt: DEFAULT_SUFFIX[fmt] for fmt in ("nifti", "nrrd")}  # float maps: formats that hold float32
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ("case", "score", "threshold", "anomalous", "anomalous_voxels", "anomalous_volume_ml",
                  "max_slice")

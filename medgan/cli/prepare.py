@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from medgan.cli._common import run_command
+from medgan.io.formats import FORMATS as IO_FORMATS
 
 PROG = "medgan-prepare"
-FORMATS = ("same", "nifti", "nrrd", "mha")
+FORMATS = ("same", *(f for f in IO_FORMATS if f != "dicom"))  # a dataset is written as files
 
 
 class _Parser(argparse.ArgumentParser):

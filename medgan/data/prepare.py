@@ -22,6 +22,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from medgan.errors import ConfigError, InputError
+from medgan.io.formats import DEFAULT_SUFFIX, DETACHED_HEADER_SUFFIXES, format_of_name
+from medgan.io.formats import FORMATS as IO_FORMATS
 from medgan.io.layout import (
     case_entries,
     discover_cases,
@@ -33,8 +35,7 @@ from medgan.io.layout import (
     write_manifest,
 )
 
-FORMATS = ("same", "nifti", "nrrd", "mha")
-_EXT = {"nifti": ".nii.gz", "nrrd": ".nrrd", "mha": ".mha"}
+FORMATS = ("same", *(f for f in IO_FORMATS if f != "dicom"))  # a dataset is written as files
 MANIFEST_VERSION = 1
 
 
@@ -46,12 +47,12 @@ def _check_format(fmt: str) -> None:
 def output_name(case: str, source: Path, fmt: str) -> str:
     """The file (or DICOM folder) name of ``case`` in the dataset for output format ``fmt``."""
     if fmt != "same":
-        return case + _EXT[fmt]
+        return case + DEFAULT_SUFFIX[fmt]
     if source.is_dir():
         return case  # a DICOM series folder
     suffix = volume_suffix(source) or ""
-    # A .mhd header points at a separate data file; a single-file .mha keeps the case self-contained.
-    return case + (".mha" if suffix == ".mhd" else suffix)
+    # A .mhd/.nhdr header points at a separate data file; a single .mha/.nrrd keeps the case self-contained.
+    return case + (DEFAULT_SUFFIX[format_of_name(source)] if suffix in DETACHED_HEADER_SUFFIXES else suffix)
 
 
 def _copy_case(source: Path, dest: Path) -> None:
@@ -67,7 +68,7 @@ def _copy_case(source: Path, dest: Path) -> None:
 
 def place_target(source: Path, dest: Path, fmt: str, volume: Any | None = None) -> None:
     """Put the clean scan at ``dest``: copied as is when the format is unchanged, else re-written."""
-    if fmt == "same" and volume_suffix(source) != ".mhd":
+    if fmt == "same" and volume_suffix(source) not in DETACHED_HEADER_SUFFIXES:
         _copy_case(source, dest)
         return
     from medgan.io import read_volume, write_volume

@@ -55,3 +55,13 @@ def test_find_scans_one_scan_or_a_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no scan"):
         find_scans(tmp_path / "empty")
+
+
+def test_detached_headers_become_single_files_in_a_dataset(tmp_path):
+    """``.nhdr``/``.mhd`` are discovered now, so a prepared dataset must not copy the header alone."""
+    from medgan.data.prepare import output_name
+
+    assert output_name("c", tmp_path / "c.nhdr", "same") == "c.nrrd"
+    assert output_name("c", tmp_path / "c.mhd", "same") == "c.mha"
+    assert output_name("c", tmp_path / "c.nii.gz", "same") == "c.nii.gz"
+    assert output_name("c", tmp_path / "c.nhdr", "nifti") == "c.nii.gz"
