@@ -17,18 +17,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from medgan.cli._common import ArgumentParser as _Parser
 from medgan.cli._common import run_command
 from medgan.io.formats import FORMATS as IO_FORMATS
 
 PROG = "medgan-prepare"
 FORMATS = ("same", *(f for f in IO_FORMATS if f != "dicom"))  # a dataset is written as files
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit 2), like every other user error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _common(p: argparse.ArgumentParser, default_split: str) -> None:
