@@ -10,7 +10,9 @@ Each set goes through ``medgan-prepare sr --scale 2`` (2x2 block mean, docs/supe
 is trained by ``medgan-train --config configs/sr.yaml trainer.max_time=...`` and applied by ``medgan-infer``
 to the test sources; the written files are compared with the 512² originals. Baselines on the same
 low-resolution files: bicubic as PyTorch (a = -0.75) and MATLAB/PIL (Keys, a = -0.5) do it, and cubic
-B-spline interpolation (SciPy ``ndimage.zoom(order=3)``), which is also the net's fixed base. Metrics: :func:`medgan.metrics.slice_metrics` (ldct-benchmark
+B-spline interpolation (SciPy ``ndimage.zoom(order=3)``), which is also the net's fixed base, and that
+B-spline projected onto the images whose 2x2 block means equal the input (what the untrained net of
+``configs/sr.yaml`` outputs). Metrics: :func:`medgan.metrics.slice_metrics` (ldct-benchmark
 protocol) in the head (C40/W80) and abdomen (C50/W400) windows. The validation curve compares every
 validation step's PSNR with bicubic on the same validation slices.
 
@@ -95,6 +97,7 @@ def _hu(path: Path) -> np.ndarray:
 
 
 BICUBIC, SPLINE = "bicubic (PyTorch, a=-0.75)", "cubic B-spline (SciPy)"
+CONSISTENT = "B-spline + block-mean projection (untrained net)"
 
 
 def baselines(source: np.ndarray) -> dict[str, np.ndarray]:
@@ -109,8 +112,11 @@ def baselines(source: np.ndarray) -> dict[str, np.ndarray]:
     torch_bicubic = F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)[:, 0].permute(1, 2, 0)
     keys = interpolate_up(x, 2, "cubic")[:, 0].permute(1, 2, 0)
     spline = [ndimage.zoom(clipped[..., z], 2, order=3, mode="nearest", grid_mode=True) for z in range(x.shape[0])]
+    spline_t = torch.from_numpy(np.stack(spline, -1).astype(np.float32)).permute(2, 0, 1)[:, None]
+    # the untrained configs/sr.yaml net: B-spline projected so that its 2x2 block means equal the input
+    consistent = spline_t - F.interpolate(F.avg_pool2d(spline_t, 2) - x, scale_factor=2, mode="nearest")
     return {BICUBIC: torch_bicubic.numpy(), "bicubic (Keys/MATLAB, a=-0.5)": keys.numpy(),
-            SPLINE: np.stack(spline, -1).astype(np.float32)}
+            SPLINE: spline_t[:, 0].permute(1, 2, 0).numpy(), CONSISTENT: consistent[:, 0].permute(1, 2, 0).numpy()}
 
 
 def scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -199,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for name, r in results.items():
         if name.startswith("medgan"):
-            for ref in (BICUBIC, SPLINE):
+            for ref in (BICUBIC, SPLINE, CONSISTENT):
                 gaps = ", ".join(f"{w} {r[f'{w}_psnr'] - results[ref][f'{w}_psnr']:+.2f} dB" for w in WINDOWS)
                 print(f"{name} PSNR vs {ref}: {gaps}")
     if curve:
-        for ref in (BICUBIC, SPLINE):
+        for ref in (BICUBIC, SPLINE, CONSISTENT):
             below = [s for s, v in curve if v < fixed_val[ref]]
             print(f"validation ({VAL_WINDOW} window, held-out chest slab, {len(curve)} validations): {ref} "
                   f"{fixed_val[ref]:.2f} dB; model min {min(v for _, v in curve):.2f}, last {curve[-1][1]:.2f} dB; "

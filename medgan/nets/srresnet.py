@@ -11,6 +11,15 @@ plus the learned correction, and the last conv starts at zero, so the untrained 
 up-sampling and training only has to learn what the interpolation misses (the global residual of VDSR, Kim et al. 2016). A net
 trained on one scanner then falls back towards interpolation, not towards arbitrary intensities, on another.
 ``interpolation: none`` is the paper's plain SRResNet.
+
+``consistency: true`` makes every output agree exactly with its input under the degradation model of
+``medgan-prepare sr`` (:func:`medgan.transforms.degrade.degrade_for_sr`: each input voxel is the mean of its
+block of output voxels): the output is projected onto that set, ``y - up(blockmean(y) - x)`` with ``up``
+the nearest-neighbour repeat (the orthogonal projection, since ``blockmean · up = I``). The truth of such a
+pair lies in the set, so the projection never moves an estimate away from it (in HU, before any display
+window), and the learned correction can no longer shift the mean of any block: no intensity bias, no
+low-frequency change, only detail inside each block. Leave it off for real low/high-resolution pairs
+whose point-spread function is not a block mean.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from monai.networks.blocks import SubpixelUpsample
 
 from medgan.errors import ConfigError
@@ -110,6 +120,8 @@ class SRResNet(nn.Module):
         interpolation: ``bspline`` (default), ``cubic`` (Keys) or ``linear``: the output is this interpolation of the input
             (its centre slice for a 2.5D stack) plus the net's correction, which starts at exactly zero;
             ``none``: the paper's net, output = the net alone.
+        consistency: project the output so that its block means equal the input (see the module
+            docstring); needs ``in_channels == out_channels`` or a 2.5D centre slice.
         outer_kernel: kernel of the first and the last conv (9 in the paper; 3 costs 9x less at the
             high-resolution end and, with a zero-initialised last conv, bounds how far Adam's first
             steps can move the output: each step moves every weight by about ``lr``).
@@ -129,6 +141,7 @@ class SRResNet(nn.Module):
         norm: str = "batch",
         interpolation: str = "bspline",
         outer_kernel: int = 9,
+        consistency: bool = False,
     ) -> None:
         super().__init__()
         d = parse_spatial_dims(spatial_dims, NAME)
@@ -169,11 +182,20 @@ class SRResNet(nn.Module):
             # zero correction at the start: the untrained net is the interpolation itself
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
+        if not isinstance(consistency, bool):
+            raise ConfigError(f"net '{NAME}': consistency={consistency!r} must be true or false")
+        if consistency:
+            check_residual_channels(in_channels, out_channels, NAME)
+        self.consistency = consistency
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, *spatial)`` -> ``(B, C_out, *(spatial * scales))``."""
         head = self.head(x)
         out = self.tail(self.upsample(head + self.body(head)))
-        if self.base is None:
-            return out
-        return self.base(centre_channel(x, self.out_channels)) + out
+        low = centre_channel(x, self.out_channels)
+        if self.base is not None:
+            out = self.base(low) + out
+        if self.consistency:
+            pool = F.avg_pool2d if out.ndim == 4 else F.avg_pool3d
+            out = out - F.interpolate(pool(out, self.scales) - low, scale_factor=self.scales, mode="nearest")
+        return out

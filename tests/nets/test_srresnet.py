@@ -148,3 +148,20 @@ def test_axis_shuffle_matches_pixel_shuffle_layout() -> None:
     stage = _AxisShuffle(2, 3, (2, 2))
     x = torch.randn(1, 3, 4, 5)
     assert torch.equal(stage(x), F.pixel_shuffle(stage.conv(x), 2))
+
+
+@pytest.mark.parametrize(("dims", "upscale"), [(2, 2), (2, 3), (3, [1, 1, 4]), (3, 2)])
+def test_consistent_output_block_means_equal_the_input(dims, upscale) -> None:
+    net = build_net({"type": "srresnet", "spatial_dims": dims, "channels": 4, "num_blocks": 1, "upscale": upscale,
+                     "consistency": True, "norm": "none"})
+    for p in net.tail.parameters():  # a trained-looking correction, not the zero start
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn((2, 1) + (6,) * dims)
+    y = net(x)
+    factors = [upscale] * dims if isinstance(upscale, int) else upscale
+    pool = F.avg_pool2d if dims == 2 else F.avg_pool3d
+    assert torch.allclose(pool(y, factors), x, atol=1e-5)
+    plain = build_net({"type": "srresnet", "spatial_dims": dims, "channels": 4, "num_blocks": 1, "upscale": upscale,
+                       "norm": "none"})
+    plain.load_state_dict(net.state_dict())
+    assert not torch.allclose(pool(plain(x), factors), x, atol=1e-3)  # without it the correction moves block means
