@@ -303,6 +303,10 @@ class DiversityConfig(_Section):
     enabled: bool | None = Field(None, description="default: on for dcgan/cgan/cyclegan/pix2pix/srgan")
     samples: int = Field(8, ge=2, description="fixed inputs (latent vectors or validation slices)")
     warn_fraction: float = Field(0.25, gt=0, le=1, description="warn when diversity < this x its first value")
+    min_diversity: float = Field(1e-3, ge=0, description="collapse also when diversity <= this (normalised units)")
+    on_collapse: Literal["warn", "restore"] = Field(
+        "warn", description="warn, or also restore the last healthy state (weights + optimisers) and lower the lr")
+    lr_factor: float = Field(0.5, gt=0, le=1, description="on_collapse=restore: learning rates are multiplied by this")
 
 
 class ValidationConfig(_Section):

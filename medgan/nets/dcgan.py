@@ -130,6 +130,8 @@ class DCGANDiscriminator(nn.Module):
         img_size: input side length, a power of two >= 8.
         num_classes: 0 (unconditional) or the number of labels; the label becomes an extra input channel.
         minibatch_std: append a minibatch-std channel before the last conv.
+        spectral_norm: spectral normalisation of every conv (Miyato et al. 2018): bounds D's Lipschitz
+            constant, a guard against mode collapse.
 
     ``forward(x, labels=None, return_features=False)``: x ``(B, C, *[img_size] * spatial_dims)``
     normalised; returns logits ``(B, 1)`` [, list of hidden activations].
@@ -143,6 +145,7 @@ class DCGANDiscriminator(nn.Module):
         img_size: int = 64,
         num_classes: int = 0,
         minibatch_std: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         name = "dcgan_discriminator"
@@ -168,6 +171,11 @@ class DCGANDiscriminator(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.mbstd = MinibatchStd() if minibatch_std else nn.Identity()
         self.head = conv(d)(width + (1 if minibatch_std else 0), 1, kernel_size=4, stride=1, padding=0)
+        if spectral_norm:
+            from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
+
+            for module in [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]:
+                apply_spectral_norm(module)
 
     def forward(
         self, x: torch.Tensor, labels: torch.Tensor | None = None, return_features: bool = False

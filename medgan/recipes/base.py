@@ -147,7 +147,9 @@ class Recipe(pl.LightningModule, abc.ABC):
         v, run = self.cfg.validation, Path(self.cfg.run.dir)
         callbacks: list[pl.Callback] = [TrainingState(), PanelWriter(run, v.panels, v.hu_window("panel_window"))]
         if self.monitor_diversity if v.diversity.enabled is None else v.diversity.enabled:
-            callbacks.append(DiversityMonitor(run, v.diversity.samples, v.diversity.warn_fraction))
+            d = v.diversity
+            callbacks.append(DiversityMonitor(run, d.samples, d.warn_fraction, min_diversity=d.min_diversity,
+                                              on_collapse=d.on_collapse, lr_factor=d.lr_factor))
         return callbacks
 
     # -- optimisation ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from medgan.errors import ConfigError
+from medgan.nets.image_pool import ImagePool
 from medgan.recipes.base import Recipe, set_requires_grad
 
 
@@ -32,6 +33,12 @@ class DCGANRecipe(Recipe):
                       img_size=patch[0], num_classes=classes)
         self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
         self.num_classes = classes
+        names = r.class_names
+        if names is not None and (len(names) != classes or len(set(names)) != len(names)):
+            raise ConfigError(f"recipe.class_names: got {names}, expected {classes} distinct names (recipe.num_classes)")
+        self.class_names = list(names) if names else [str(i) for i in range(classes)]
+        self.data_spacing: list[float] | None = None  # the training data's voxel size, read at fit start
+        self.pool = ImagePool(r.pool_size, seed=self.cfg.seed) if r.pool_size else None
         # a fixed latent batch, drawn from its own generator, shows progress on the same samples every time
         g = torch.Generator().manual_seed(self.cfg.seed)
         n = self.cfg.validation.diversity.samples
@@ -57,18 +64,57 @@ class DCGANRecipe(Recipe):
         z = torch.randn(len(real), self.cfg.recipe.latent_dim, device=real.device)
         fake = self.sample(z, labels)
 
-        def critic(x: torch.Tensor) -> torch.Tensor:
-            return self.discriminator(x, labels) if labels is not None else self.discriminator(x)
+        def critic(x: torch.Tensor, x_labels: torch.Tensor | None = labels) -> torch.Tensor:
+            return self.discriminator(x, x_labels) if x_labels is not None else self.discriminator(x)
 
         set_requires_grad(self.discriminator, False)
         loss_g_adv = self.loss_gan.g_loss(critic(fake))
         self.optimize(loss_g_adv, 0)
         set_requires_grad(self.discriminator, True)
-        loss_d_real = self.loss_gan(critic(real), True)
-        loss_d_fake = self.loss_gan(critic(fake.detach()), False)
+        real_logits = critic(real)
+        loss_d_real = self.loss_gan(real_logits, True)
+        if self.cfg.recipe.label_smoothing:  # BCE/LSGAN are linear in the target: this is the target 1 - s
+            s = self.cfg.recipe.label_smoothing
+            loss_d_real = (1 - s) * loss_d_real + s * self.loss_gan(real_logits, False)
+        loss_d_fake = self.loss_gan(critic(*self._pooled(fake.detach(), labels)), False)
         self.optimize(loss_d_real + loss_d_fake + self.loss_gan.penalty(critic, real, fake.detach()), 1)
         return {"loss_g_adv": loss_g_adv.detach(), "loss_d_real": loss_d_real.detach(),
                 "loss_d_fake": loss_d_fake.detach()}
+
+    def _pooled(self, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fakes for D: through the image pool when there is one (a cGAN's labels travel as a channel)."""
+        if self.pool is None:
+            return fake, labels
+        if labels is None:
+            return self.pool.query(fake), None
+        label_map = labels.to(fake.dtype).reshape(-1, 1, *[1] * (fake.dim() - 2)).expand(-1, 1, *fake.shape[2:])
+        mixed = self.pool.query(torch.cat([fake, label_map], dim=1))
+        return mixed[:, :1], mixed[:, 1].flatten(1)[:, 0].round().long()
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"pool": self.pool.state_dict()} if self.pool is not None else {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if self.pool is not None and "pool" in state:
+            self.pool.load_state_dict(state["pool"])
+
+    def on_fit_start(self) -> None:
+        """Record the training data's voxel size (median over its volumes) for the model package."""
+        dm = getattr(self.trainer, "datamodule", None)
+        store = getattr(getattr(getattr(dm, "train_set", None), "target", None), "store", None)
+        affines = getattr(store, "affines", None)
+        if affines:
+            sizes = torch.stack([torch.as_tensor(a, dtype=torch.float64)[:3, :3] for a in affines]).norm(dim=1)
+            self.data_spacing = [round(float(v), 4) for v in sizes.median(dim=0).values]
+
+    def manifest(self) -> dict[str, Any]:
+        """The base manifest plus ``class_names`` (cGAN) and ``spacing_mm`` (when known) for medgan-sample."""
+        manifest = super().manifest()
+        if self.num_classes:
+            manifest["class_names"] = list(self.class_names)
+        if self.data_spacing:
+            manifest["spacing_mm"] = list(self.data_spacing)
+        return manifest
 
     def predict(self, source: torch.Tensor) -> torch.Tensor:
         z = self.fixed_z[: len(source)]
@@ -88,4 +134,8 @@ class DCGANRecipe(Recipe):
         real_view = real[..., real.shape[-1] // 2].cpu().numpy()
         rows = [{"output": fake_hu[i].cpu().numpy(), "input": real_view}
                 for i in range(min(self.cfg.validation.panels, len(fake)))]
-        return {"panel": rows, "diversity": fake.detach().cpu()}
+        out = {"panel": rows, "diversity": fake.detach().cpu()}
+        if self.num_classes:  # per-class coverage: the monitor also compares samples within each class
+            out["diversity_labels"] = self.fixed_labels.cpu()
+            out["class_names"] = list(self.class_names)
+        return out

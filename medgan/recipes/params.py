@@ -118,3 +118,8 @@ class DCGANRecipe(RecipeParams):
     latent_dim: int = Field(100, ge=1, description="length of z")
     num_classes: int = Field(0, ge=0, description="cgan: number of labels")
     gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
+    class_names: list[str] | None = Field(
+        None, description="cgan: one name per label, in label order; stored in the model package (medgan-sample --class)")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5,
+                                   description="one-sided label smoothing: D's target for real images is 1 - this")
+    pool_size: int = Field(0, ge=0, description="past fakes kept for D (image pool; 0: off); cgan pools labels too")
