@@ -43,9 +43,11 @@ def chest(size: int, slices: int) -> tuple[np.ndarray, float]:
     import slicerio
 
     image = sitk.ReadImage(str(Path(slicerio.__file__).parent / "data" / "CTChest4.nrrd"))
-    array = torch.from_numpy(sitk.GetArrayFromImage(image).astype(np.float32))[None, None]
-    resized = torch.nn.functional.interpolate(array, size=(slices, size, size), mode="trilinear", align_corners=False)
-    return resized[0, 0].numpy(), image.GetSpacing()[0] * image.GetSize()[0] / size
+    array = torch.from_numpy(sitk.GetArrayFromImage(image).astype(np.float32))[:, None]
+    resized = torch.nn.functional.interpolate(array, size=(size, size), mode="bilinear", align_corners=False)
+    # whole slices repeated along z (no blending: every slice keeps the scan's own noise level)
+    z = torch.linspace(0, len(array) - 1, slices).round().long()
+    return resized[z, 0].numpy(), image.GetSpacing()[0] * image.GetSize()[0] / size
 
 
 def run_command(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:

@@ -13,7 +13,7 @@ them off the scan itself:
    on filtered white projection noise, :func:`measure_texture_table`). The scan's NPS peak would be the obvious target,
    but on patient images anatomy dominates the NPS at low frequencies and pulls its peak down (measured:
    to about 1.2 / ROI size on every real scan tried), which would fit unrealistically smooth filters.
-3. **Photon budget**: simulate the calibration slices (evenly spread, about four 512x512 slices' worth) at
+3. **Photon budget**: simulate the calibration slices (evenly spread, about eight 512x512 slices' worth) at
    the calibration dose ``a_c = 0.5`` with a trial ``I0``, measure the added noise with the same estimator
    (same windows), and rescale: ``I0 = I0_trial (sigma_trial / sigma_target)^2`` with
    ``sigma_target = sigma_FD * sqrt(1/a_c - 1)``. This is exact, not a first step: the relative-mode noise
@@ -46,7 +46,7 @@ from medgan.transforms.noise_level import (
 
 DEFAULT_PHOTONS = 1e5  # per mm^2 of detector per view at full dose, when nothing else is known
 CALIBRATION_DOSE = 0.5  # where electronic noise matters least among useful doses
-CALIBRATION_PIXELS = 4 * 512 * 512  # four 512x512 slices, or more smaller ones
+CALIBRATION_PIXELS = 8 * 512 * 512  # eight 512x512 slices, or more smaller ones
 _CACHE: OrderedDict[tuple, DoseCalibration] = OrderedDict()
 _CACHE_SIZE = 256
 

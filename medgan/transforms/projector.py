@@ -182,7 +182,7 @@ class ParallelBeamProjector:
         offsets = torch.tensor([0, 1])
         width = n * n * (2 if self._transposed_block else 1)
         key_dtype = torch.int32 if nb * width < 2**31 - 1 else torch.int64
-        chunk = max(1, 2**23 // (nb * n * 2))
+        chunk = max(1, 2**21 // (nb * n * 2))  # small chunks: the temporaries, not the result, set the peak
         counts, cols, vals = [], [], []
         for v0 in range(0, nv, chunk):
             cos, sin = self._cos[v0 : v0 + chunk], self._sin[v0 : v0 + chunk]
@@ -230,7 +230,7 @@ class ParallelBeamProjector:
         y = (perm // n).to(torch.float64).reshape(-1, 1) - c
         col = torch.empty((n * n, nv, 2), dtype=torch.int64 if nv * nb >= 2**31 else torch.int32)
         val = torch.empty((n * n, nv, 2), dtype=torch.float32)
-        chunk = max(1, 2**24 // (n * n))
+        chunk = max(1, 2**22 // (n * n))
         for v0 in range(0, nv, chunk):
             v1 = min(nv, v0 + chunk)
             u = x * self._cos[v0:v1] + y * self._sin[v0:v1] + (nb - 1) / 2  # (N*N, chunk) bin coordinate
