@@ -80,7 +80,9 @@ class Predictor:
             fixed = fixed_size(net)
             network = TorchBackend(net, resolve_device(device))
             # The size multiple is found lazily (see SlabInferer): the real window shape is tried first.
-            multiple, scales = None, (int(self.manifest.get("scale", 1)),) * self.spatial_dims
+            upscale = self.manifest["nets"][self.manifest["infer_net"]].get("upscale")  # per-axis SR factors
+            multiple, scales = None, (tuple(upscale) if isinstance(upscale, list)
+                                      else (int(self.manifest.get("scale", 1)),) * self.spatial_dims)
             probe = self._prober(net, scales)
             if fixed:
                 multiple, scales = 1, (1,) * self.spatial_dims
