@@ -61,6 +61,7 @@ class CTDataModule(pl.LightningDataModule):
             self.samples_per_volume = 1 if parse_cache(data.cache, data.cache_dir) == "memory" else 8
         self.layout: DatasetLayout | None = None
         self.train_set: CTSampleDataset | None = None
+        self.class_names: list[str] | None = None  # from labels.csv, when the dataset has one
         self._eval_sets: dict[str, CTVolumeDataset | None] = {}
 
     # -- building -------------------------------------------------------------------------------------------
@@ -169,6 +170,7 @@ class CTDataModule(pl.LightningDataModule):
                     f"prepared with scale {wanted}; set data.scale={wanted}"
                 )
         if stage in (None, "fit") and self.train_set is None:
+            self.class_names = self._apply_class_labels(self.layout)
             self.train_set = self._dataset("train", train=True)
         splits = {"fit": ["val"], "validate": ["val"], "test": ["test"], None: ["val", "test"]}.get(stage, [])
         for split in splits:
@@ -176,6 +178,20 @@ class CTDataModule(pl.LightningDataModule):
                 self._eval_sets[split] = self._dataset(split, train=False)
 
     # -- loaders --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _apply_class_labels(layout: DatasetLayout) -> list[str] | None:
+        """Labels from ``labels.csv`` beside the dataset (:mod:`medgan.synthesis.classes`) replace those of
+        dataset.json; returns the class names (label order), or ``None`` without the file."""
+        from medgan.synthesis.classes import read_class_labels
+
+        labels = read_class_labels(layout.root)
+        if labels is None:
+            return None
+        for cases in layout.splits.values():
+            for case in cases.values():
+                case.label = labels.label_of(case.name)
+        return list(labels.names)
+
     def train_sampler(self) -> PairSampler:
         """The seeded sampler of the training loader (per-patient weights; independent streams if unpaired)."""
         if self.train_set is None:

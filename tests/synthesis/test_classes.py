@@ -43,3 +43,26 @@ def test_class_folders(tmp_path):
     (tmp_path / "soft" / "p3.nrrd").rename(tmp_path / "soft" / "p3.txt")
     with pytest.raises(InputError, match="at least two"):
         folder_labels(tmp_path)
+
+
+def test_datamodule_takes_labels_from_labels_csv(tmp_path):
+    from medgan.data import CTDataModule
+
+    folder = tmp_path / "ds" / "train" / "target"
+    folder.mkdir(parents=True)
+    for i, (case, value) in enumerate([("lung_a", -800), ("soft_a", 40), ("lung_b", -820)]):
+        sitk.WriteImage(sitk.GetImageFromArray(np.full((2, 8, 8), value, np.int16)), str(folder / f"{case}.nrrd"))
+    (tmp_path / "ds" / "labels.csv").write_text("case,class\nlung_a,lung\nlung_b,lung\nsoft_a,soft\n")
+    dm = CTDataModule(tmp_path / "ds", pairing="single", patch_size=[8, 8], batch_size=6)
+    dm.setup("fit")
+    assert dm.class_names == ["lung", "soft"]
+    assert {c.name: c.label for c in dm.layout.cases("train", "target")} == {"lung_a": 0, "lung_b": 0, "soft_a": 1}
+    import torch
+
+    threshold = float(dm.normalizer.forward(torch.tensor(-400.0)))
+    for batch in dm.train_dataloader():  # every item's label follows its case
+        bright = batch["target"].flatten(1).mean(1) > threshold
+        assert torch.equal(bright, batch["label"] == 1)
+    (tmp_path / "ds" / "labels.csv").write_text("case,class\nlung_a,lung\n")
+    with pytest.raises(InputError, match="case 'lung_b' has no class"):
+        CTDataModule(tmp_path / "ds", pairing="single", patch_size=[8, 8]).setup("fit")
