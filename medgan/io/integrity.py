@@ -64,12 +64,13 @@ def check_not_empty(shape: tuple[int, ...], path: str | Path) -> None:
         raise InputError(f"'{path}' holds no voxels: its size is {tuple(shape)} (a dimension of 0)")
 
 
-def nifti_non_finite(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Check a NIfTI file before ITK reads it; return where its voxels are NaN/±Inf.
+def check_nifti(path: Path) -> np.ndarray | None:
+    """Check a NIfTI file before ITK reads it; for float data, return its voxels with NaN/±Inf kept.
 
     Returns:
-        ``None`` when every voxel is finite (always for integer data), else ``(mask, values)``: the
-        ``(i, j, k, ...)`` mask of NaN/±Inf voxels in nibabel's axis order (ITK's x, y, z) and their values.
+        ``None`` for integer data (ITK reads those faithfully), else the voxels as float32 in nibabel's
+        axis order ``(i, j[, k, ...])`` = ITK's x, y, z, scaled like ITK scales them: ITK would turn
+        NaN/±Inf into 0, so the caller takes the voxels from here and only the grid from ITK.
 
     Raises:
         InputError: a dimension of 0, or fewer bytes of image data than the header announces (a cut
@@ -96,13 +97,9 @@ def nifti_non_finite(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
             f"'{path}' is truncated: {actual} bytes of {expected} (header and {'x'.join(map(str, shape))} "
             f"{dtype} voxels); the file was cut short"
         )
-    if dtype.kind not in "fc":
+    if dtype.kind != "f":
         return None
-    raw = np.asanyarray(image.dataobj.get_unscaled())
-    if math.isfinite(float(raw.sum(dtype=np.float64))):
-        return None
-    mask = ~np.isfinite(raw)
-    return mask, raw[mask]
+    return np.asarray(image.dataobj, dtype=np.float32)
 
 
 def _gzip_length(path: Path, expected: int) -> int:

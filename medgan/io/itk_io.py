@@ -17,7 +17,7 @@ from medgan.io.formats import SUFFIXES as ITK_SUFFIXES  # noqa: F401 - re-export
 from medgan.io.formats import format_of_name
 from medgan.io.formats import format_of_name as itk_format_of  # noqa: F401 - re-exported
 from medgan.io.geometry import set_sitk_geometry, sitk_lps_affine, zyx_to_xyz
-from medgan.io.integrity import check_not_empty, nifti_non_finite
+from medgan.io.integrity import check_nifti, check_not_empty
 
 #: The ITK reader of each format, so the file name and the content must agree.
 _IMAGE_IO = {"nifti": "NiftiImageIO", "nrrd": "NrrdImageIO", "mha": "MetaImageIO"}
@@ -56,18 +56,17 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(array, affine_lps)``: ``(X, Y, Z)`` float32 (2D images get Z = 1) and the 4×4 voxel→LPS affine.
-        NaN/±Inf voxels are returned as they are in the file (ITK alone would make them 0 in NIfTI).
+        NaN/±Inf voxels are returned as they are in the file (ITK alone would make them 0 in NIfTI: float
+        NIfTI voxels are read with nibabel, the grid with ITK).
 
     Raises:
         InputError: unreadable, truncated or empty file, several components per voxel, not 2D/3D.
     """
     fmt = format_of_name(path)
-    non_finite = nifti_non_finite(Path(path)) if fmt == "nifti" else None
+    voxels = check_nifti(Path(path)) if fmt == "nifti" else None
     try:
         with _stderr_kept_quiet():
-            # the name decides the format: a DICOM or NIfTI file under another name is refused, not
-            # read by whichever ITK reader takes it (a DICOM read that way would skip every DICOM check)
-            image = sitk.ReadImage(str(path), imageIO=_IMAGE_IO.get(fmt, ""))
+            image, size = _open(path, fmt, grid_only=voxels is not None)
     except RuntimeError as err:
         raise InputError(
             f"'{path}' is unreadable or truncated (or not a {fmt} file despite its name): {_itk_reason(err)}"
@@ -76,21 +75,35 @@ def read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             f"'{path}' has {image.GetNumberOfComponentsPerPixel()} components per voxel; a CT volume has 1"
         )
-    if image.GetDimension() == 4 and image.GetSize()[3] == 1:
+    if len(size) == 4 and size[3] == 1:
         # a 3D scan saved with a singleton time axis (common for NIfTI from converters): drop that axis
-        image = sitk.Extract(image, (*image.GetSize()[:3], 0), (0, 0, 0, 0))
-    if image.GetDimension() not in (2, 3):
-        raise InputError(f"'{path}' is {image.GetDimension()}D; medgan reads 2D or 3D scalar images")
+        image, size = sitk.Extract(image, (*image.GetSize()[:3], 0), (0, 0, 0, 0)), size[:3]
+    if len(size) not in (2, 3):
+        raise InputError(f"'{path}' is {len(size)}D; medgan reads 2D or 3D scalar images")
+    check_not_empty(size, path)
     affine = sitk_lps_affine(image)
+    if voxels is not None:
+        return voxels.reshape(size[0], size[1], size[2] if len(size) == 3 else 1), affine
     array = sitk.GetArrayFromImage(image)  # (Z, Y, X) or (Y, X)
     if array.ndim == 2:
         array = array[None]
-    check_not_empty(array.shape, path)
-    array = zyx_to_xyz(array, np.float32)
-    if non_finite is not None:
-        mask, values = non_finite
-        array[mask.reshape(array.shape)] = values
-    return array, affine
+    return zyx_to_xyz(array, np.float32), affine
+
+
+def _open(path: Path, fmt: str | None, grid_only: bool) -> tuple[sitk.Image, tuple[int, ...]]:
+    """The image and the size of the file's grid. The name decides the format: a DICOM or NIfTI file under
+    another name is refused, not read by whichever ITK reader takes it (a DICOM read that way would skip
+    every DICOM check). ``grid_only`` reads one voxel: the grid is all that is wanted from ITK."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO(_IMAGE_IO.get(fmt or "", ""))
+    if not grid_only:
+        image = reader.Execute()
+        return image, tuple(image.GetSize())
+    reader.ReadImageInformation()
+    size = tuple(reader.GetSize())
+    reader.SetExtractSize([1] * len(size))
+    return reader.Execute(), size
 
 
 def write_itk(array: np.ndarray, affine_lps: np.ndarray, path: Path) -> None:
