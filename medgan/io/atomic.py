@@ -157,6 +157,8 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
 
 
 def _replace(new: Path, target: Path) -> None:
+    if target.is_dir() and not target.is_symlink() and not new.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder of that name is in the way (not replaced by a file)", str(target))
     if target.is_dir() and not target.is_symlink():
         # os.replace cannot put a folder over a non-empty one. Swapping the two names in one step keeps
         # the old folder in place until the new one is (a model package is never absent); where the

@@ -144,3 +144,14 @@ def test_a_folder_another_writer_filled_is_kept(tmp_path):
         staged.write_text("half")
         raise RuntimeError("this rank failed")
     assert [p.name for p in out.iterdir()] == ["b.nrrd"]
+
+
+def test_a_folder_is_never_replaced_by_a_file(tmp_path):
+    from medgan.errors import OutputError
+
+    (tmp_path / "x.nrrd").mkdir()
+    (tmp_path / "x.nrrd" / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="folder of that name is in the way"), staged_output(tmp_path / "x.nrrd") as s:
+        s.write_text("new")
+    assert (tmp_path / "x.nrrd" / "notes.txt").read_text() == "keep"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.nrrd"]
