@@ -50,7 +50,7 @@ def test_datamodule_takes_labels_from_labels_csv(tmp_path):
 
     folder = tmp_path / "ds" / "train" / "target"
     folder.mkdir(parents=True)
-    for i, (case, value) in enumerate([("lung_a", -800), ("soft_a", 40), ("lung_b", -820)]):
+    for case, value in [("lung_a", -800), ("soft_a", 40), ("lung_b", -820)]:
         sitk.WriteImage(sitk.GetImageFromArray(np.full((2, 8, 8), value, np.int16)), str(folder / f"{case}.nrrd"))
     (tmp_path / "ds" / "labels.csv").write_text("case,class\nlung_a,lung\nlung_b,lung\nsoft_a,soft\n")
     dm = CTDataModule(tmp_path / "ds", pairing="single", patch_size=[8, 8], batch_size=6)
