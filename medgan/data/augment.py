@@ -89,9 +89,12 @@ def resample_inplane(img: torch.Tensor, factor: float, z_factor: int = 1) -> tor
     affine = torch.as_tensor(img.affine, dtype=torch.float64).clone()
     affine[:3, 0] *= x / size[0]
     affine[:3, 1] *= y / size[1]
-    if volume:
+    meta = {k: v for k, v in img.meta.items() if k != "affine"}
+    if volume and z_factor > 1:
+        thickness = meta.get("slice_thickness_mm") or float(torch.linalg.norm(affine[:3, 2]))
         affine[:3, 2] *= z_factor
-    return MetaTensor(out, affine=affine, meta={k: v for k, v in img.meta.items() if k != "affine"})
+        meta["slice_thickness_mm"] = float(thickness) * z_factor  # the simulator's photon budget reads it
+    return MetaTensor(out, affine=affine, meta=meta)
 
 
 class RandPixelSized(RandomizableTransform, MapTransform):
@@ -279,6 +282,7 @@ class SimulatedPairDataset(Dataset):
         context_slices: neighbours on each side as extra source channels (2.5D; the target is the centre).
         realisations: distinct noise draws per slice; whole simulated slices are cached per
             ``(slice, draw)`` (``cache_slices`` of them) so consecutive patches reuse one simulation.
+            Both may also be given as keys of the ``transforms`` config dict (``data.dose_pairs``).
         seed: base seed mixed with each sample's key.
         patients: the patient of each sample, for :class:`medgan.data.sampling.PairSampler`'s weights
             (default: one patient per case).
@@ -299,6 +303,10 @@ class SimulatedPairDataset(Dataset):
         self._patients = list(patients) if patients is not None else [str(case) for case, _ in self.samples]
         self.patch = tuple(int(p) for p in patch_size)
         self.normalizer = normalizer or HUNormalizer()
+        if isinstance(transforms, Mapping):  # the dataset's own keys may ride in the same config section
+            transforms = dict(transforms)
+            realisations = transforms.pop("realisations", realisations)
+            cache_slices = transforms.pop("cache_slices", cache_slices)
         self.transforms = transforms if isinstance(transforms, Compose) else pair_transforms(transforms)
         self.context = int(context_slices)
         self.realisations, self.cache_slices, self.seed = int(realisations), int(cache_slices), int(seed)

@@ -43,6 +43,7 @@ def test_volume_thickness_is_a_mean_of_neighbouring_slices() -> None:
     vol[0, :, :, 1] += 100.0
     out = resample_inplane(vol, 1.0, z_factor=2)
     assert out.shape == (1, 8, 8, 3) and voxel_size(out)[2] == pytest.approx(2.0)
+    assert out.meta["slice_thickness_mm"] == pytest.approx(2.0)  # what the simulator reads for the photon budget
     torch.testing.assert_close(out.as_tensor()[..., 0], vol.as_tensor()[..., :2].mean(-1))
 
 
