@@ -25,6 +25,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from medgan.config import ExperimentConfig, save_config
@@ -54,6 +55,19 @@ def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
     if not root.is_dir():
         raise MissingFileError(f"data.root: dataset folder not found: {root} (make one with medgan-prepare)")
     return CTDataModule(cfg.data, seed=cfg.seed)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but through :func:`medgan.io.atomic.staged_output`: the file is
+    written in a temporary sibling folder and renamed over the old one, so a process killed mid-save
+    leaves the previous checkpoint whole. (Lightning's own save renames a temporary file from the system
+    temporary folder, which is a copy - not atomic - when that folder is on another file system.)"""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        from medgan.io.atomic import staged_output
+
+        with staged_output(Path(path)) as staged:
+            torch.save(checkpoint, staged)
 
 
 class ModelPackageWriter(Callback):
@@ -165,7 +179,7 @@ def build_trainer(cfg: ExperimentConfig, recipe: pl.LightningModule) -> pl.Train
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, benchmark=t.benchmark,
         enable_progress_bar=t.enable_progress_bar, default_root_dir=cfg.run.dir,
         callbacks=build_callbacks(cfg, recipe), logger=build_loggers(cfg) or False,
-        enable_model_summary=False,
+        enable_model_summary=False, plugins=[AtomicCheckpointIO()],
     )
 
 

@@ -158,3 +158,14 @@ def test_non_utf8_and_oversized_configs_are_refused_with_the_offset(tmp_path):
     big.write_text("#" * (2 << 20))
     with pytest.raises(ConfigError, match="too large for a config"):
         load_config(big)
+
+
+@pytest.mark.parametrize("doc", ["nets.md", "training.md", "data_layout.md", "configuration.md"])
+def test_config_examples_in_the_docs_are_accepted(doc):
+    import re
+
+    text = (Path(__file__).parents[1] / "docs" / doc).read_text(encoding="utf-8")
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        raw = yaml.safe_load(block)
+        if isinstance(raw, dict) and "recipe" in raw:  # a whole config, not a fragment
+            load_config(None, [], base={"data": {"root": "DS"}, **raw})

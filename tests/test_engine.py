@@ -15,7 +15,7 @@ import torch
 from medgan.config import load_config
 from medgan.engine import train
 from medgan.errors import MissingFileError, OutputExistsError
-from tests.recipes._dataset import make_chest_dataset
+from tests.recipes._dataset import shared_chest_dataset
 
 ROOT = Path(__file__).parents[1]
 
@@ -31,8 +31,8 @@ TINY_CYCLEGAN = [
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_chest_dataset(tmp_path_factory.mktemp("chest"))
+def dataset() -> Path:
+    return shared_chest_dataset()
 
 
 def _cfg(dataset: Path, run: Path, *extra: str, config: str = "ldct_cyclegan.yaml"):
@@ -49,6 +49,7 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None
     assert max(diff.values()) == 0.0, {k: v for k, v in diff.items() if v}
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_and_same_seed_repeats(dataset, tmp_path):
     straight = train(_cfg(dataset, tmp_path / "straight", "trainer.max_steps=8"))
     assert straight.metrics["val/rmse"] > 0
@@ -73,6 +74,7 @@ def test_resume_equals_uninterrupted_and_same_seed_repeats(dataset, tmp_path):
     assert any(not torch.equal(w1[k], w2[k]) for k in w1)
 
 
+@pytest.mark.slow
 def test_resume_restores_the_global_rng(dataset, tmp_path):
     """The DAE draws its input noise from torch's global RNG: resuming must restore it."""
     tiny = ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "data.patch_size=[32,32]",
@@ -90,6 +92,7 @@ def test_resume_restores_the_global_rng(dataset, tmp_path):
     _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "split"))
 
 
+@pytest.mark.slow
 def test_run_dir_rules(dataset, tmp_path):
     cfg = _cfg(dataset, tmp_path / "run", "trainer.max_steps=1")
     with pytest.raises(MissingFileError, match="no checkpoint to resume"):
@@ -116,3 +119,34 @@ def test_ddp_two_cpu_processes_hold_identical_weights(dataset, tmp_path):
     assert report["world_size"] == 2 and len(report["checksums"]) == 2
     assert report["checksums"][0] == report["checksums"][1]
     assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 6
+
+
+KILLED_SAVE = """
+import io, os, signal, sys
+import torch
+from medgan.engine import AtomicCheckpointIO
+
+path = sys.argv[1]
+writer = AtomicCheckpointIO()
+writer.save_checkpoint({"w": torch.ones(1000)}, path)
+real_save = torch.save
+
+def dying_save(obj, f, *args, **kwargs):  # half the bytes reach the disk, then kill -9
+    buffer = io.BytesIO()
+    real_save(obj, buffer)
+    with open(f, "wb") as fh:
+        fh.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+torch.save = dying_save
+writer.save_checkpoint({"w": torch.zeros(1000)}, path)
+"""
+
+
+def test_kill_9_during_a_checkpoint_save_leaves_the_previous_one_loadable(tmp_path):
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    proc = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(path)], cwd=ROOT, capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(1000))

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader
 
 from medgan.config import DataConfig, validate_data
 from medgan.data.datasets import CTSampleDataset, CTVolumeDataset, Pile
-from medgan.data.sampling import PairSampler, patient_weights
+from medgan.data.sampling import PairSampler, ResumableLoader, patient_weights
 from medgan.data.volumes import VolumeStore, parse_cache
 from medgan.errors import ConfigError, InputError
 from medgan.io.layout import CaseInfo, DatasetLayout, load_layout
@@ -211,11 +212,13 @@ class CTDataModule(pl.LightningDataModule):
         )
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        # a loader-owned generator: starting an epoch draws its worker seed from it, not from the global RNG
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0,
+                "generator": torch.Generator().manual_seed(self.seed)}
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
         sampler = self.train_sampler()
-        return DataLoader(
+        return ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
             sampler=sampler,

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 
 def patient_weights(patients: Sequence[str]) -> torch.Tensor:
@@ -107,10 +108,17 @@ class PairSampler(DistributedSampler):
             seed=int(seed),
         )
         self.epoch_size = int(num_samples)
+        self.next_start: tuple[int, int] | None = None  # (epoch, keys to skip) for the next iteration
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of each epoch, so epochs differ but stay reproducible."""
         self.epoch = int(epoch)
+
+    def start_at(self, epoch: int, skip: int = 0) -> None:
+        """Make the next iteration yield epoch ``epoch`` from its ``skip``-th key on (this rank's keys),
+        whatever ``set_epoch`` is called with before it starts: :class:`ResumableLoader` continues an
+        interrupted epoch this way."""
+        self.next_start = (int(epoch), int(skip))
 
     def __len__(self) -> int:
         return self.num_samples  # keys this rank yields per epoch
@@ -139,7 +147,9 @@ class PairSampler(DistributedSampler):
         return flat[:n]
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        epoch, skip = self.next_start if self.next_start is not None else (self.epoch, 0)
+        self.next_start = None
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         source = self._draw(self.source_weights, self.source_cases, generator)
         target = (
             source
@@ -149,4 +159,37 @@ class PairSampler(DistributedSampler):
         crop_seeds = torch.randint(0, 2**31 - 1, (self.epoch_size,), generator=generator)
         keys = list(zip(source.tolist(), target.tolist(), crop_seeds.tolist()))
         keys = (keys * -(-self.total_size // len(keys)))[: self.total_size]  # equal shares for all ranks
-        yield from keys[self.rank : self.total_size : self.num_replicas]
+        yield from keys[self.rank : self.total_size : self.num_replicas][skip:]
+
+
+class ResumableLoader(DataLoader):
+    """The training ``DataLoader``: counts the batches it hands out, so a checkpoint knows the data
+    position, and a resumed run continues the interrupted epoch where it stopped (Lightning saves and
+    restores the state of a loader that has ``state_dict`` / ``load_state_dict``).
+
+    The position is ``(epoch, batches of it consumed)``; an epoch whose batches were all consumed rolls
+    over to the next at the next ``iter()``, so iterators that Lightning creates and drops (its empty
+    restart epoch) move nothing. Its sampler must be a :class:`PairSampler`. Pass a ``generator``: then
+    creating an iterator draws nothing from the global torch RNG, which the training steps' dropout and
+    noise use.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.sampler, PairSampler):
+            raise TypeError(f"ResumableLoader needs a PairSampler, got {type(self.sampler).__name__}")
+        self.epoch, self.consumed = 0, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.consumed >= len(self):
+            self.epoch, self.consumed = self.epoch + 1, 0
+        self.sampler.start_at(self.epoch, self.consumed * int(self.batch_size or 1))
+        for batch in super().__iter__():
+            self.consumed += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])

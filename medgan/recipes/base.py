@@ -77,6 +77,7 @@ class Recipe(pl.LightningModule, abc.ABC):
                                          v.diversity.samples)
         self.window_done = True  # whether this batch ends a gradient-accumulation window (set per batch)
         self.last_validated_step = -1
+        self.callbacks = self.make_callbacks()
         self.build()
         self.save_hyperparameters({"config": config_to_dict(self.cfg), "medgan_manifest": self.manifest()})
 
@@ -143,6 +144,10 @@ class Recipe(pl.LightningModule, abc.ABC):
                 for k, v in getattr(self, role).state_dict().items()}
 
     def configure_callbacks(self) -> list[pl.Callback]:
+        """:attr:`callbacks`: the same instances for every ``fit`` / ``validate`` (their state carries over)."""
+        return self.callbacks
+
+    def make_callbacks(self) -> list[pl.Callback]:
         """Resume state, validation panels and (for adversarial recipes) the diversity monitor."""
         v, run = self.cfg.validation, Path(self.cfg.run.dir)
         callbacks: list[pl.Callback] = [TrainingState(), PanelWriter(run, v.panels, v.hu_window("panel_window"))]

@@ -1,5 +1,9 @@
-"""What a resumed run needs beyond weights, optimisers and schedules: the global RNG streams and the
-count of data epochs that seeds the training sampler."""
+"""What a resumed run needs beyond weights, optimisers, schedules and the data position: the global RNG
+streams (dropout, noise, VAE sampling draw from them).
+
+The data position is the training loader's (:class:`medgan.data.sampling.ResumableLoader`, saved by
+Lightning); the loaders draw nothing from the global RNG, and validation neither (it forks the RNG), so
+between a checkpoint and the next training step nothing else moves these streams."""
 
 from __future__ import annotations
 
@@ -38,52 +42,22 @@ def restore_rng(rng: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
 
 
-def samplers(loader: Any) -> list[Any]:
-    """Every sampler with ``set_epoch`` in a loader, including the one inside Lightning's DDP wrapper."""
-    found = []
-    for loader_ in loader if isinstance(loader, list | tuple) else [loader]:
-        for sampler in (getattr(loader_, "sampler", None), getattr(getattr(loader_, "batch_sampler", None), "sampler", None)):
-            while sampler is not None:
-                if hasattr(sampler, "set_epoch") and sampler not in found:
-                    found.append(sampler)
-                sampler = getattr(getattr(sampler, "dataset", None), "_sampler", None)
-    return found
-
-
 class TrainingState(Callback):
-    """Saves and restores the global RNG and the data-epoch count, so a resumed run draws exactly the
-    random numbers and batches the uninterrupted run draws.
-
-    Lightning 2.6 miscounts epochs when a step-based run resumes from an epoch-end checkpoint (it runs an
-    empty epoch first), which would hand the seeded sampler the wrong epoch; so the epochs that drew
-    batches are counted here and seed the sampler. The RNG is restored when the checkpoint loads and again
-    at the start of the epoch that draws batches (Lightning's restore path draws from the global RNG for
-    the empty epoch's DataLoader iterator).
-    """
+    """Saves the global RNG in each checkpoint and restores it right before the first training batch of a
+    resumed run (Lightning's restore path may draw from it in between), so the resumed run draws exactly
+    the random numbers the uninterrupted run draws."""
 
     def __init__(self) -> None:
-        self.data_epoch = 0  # the next epoch of data to draw
-        self.epoch_drew = True
         self.pending_rng: dict[str, Any] | None = None
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for sampler in samplers(trainer.train_dataloader):
-            sampler.set_epoch(self.data_epoch)
-        self.epoch_drew = False
-        if self.pending_rng is not None:
-            restore_rng(self.pending_rng)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        if not self.epoch_drew:
-            self.epoch_drew = True
-            self.data_epoch += 1
-        self.pending_rng = None
+        if self.pending_rng is not None:
+            restore_rng(self.pending_rng)
+            self.pending_rng = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": rng_state(), "data_epoch": self.data_epoch}
+        return {"rng": rng_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.pending_rng = state_dict["rng"]
-        restore_rng(self.pending_rng)
-        self.data_epoch = int(state_dict["data_epoch"])

@@ -13,7 +13,7 @@ import yaml
 
 from medgan.cli.train import main
 from medgan.package import load_model_package
-from tests.recipes._dataset import make_chest_dataset, make_sr_dataset
+from tests.recipes._dataset import shared_chest_dataset, shared_sr_dataset
 
 ROOT = Path(__file__).parents[2]
 COMMON = ["data.num_workers=0", "data.cache=false", "data.samples_per_epoch=2", "data.val_max_slices=1",
@@ -28,6 +28,8 @@ TINY = {
                          "nets.discriminator.n_layers=1", "data.patch_size=[16,16,8]", "trainer.limit_val_batches=1"],
     "ldct_pix2pix": ["nets.generator.channels=4", "nets.generator.num_downs=3", *D4, "nets.discriminator.n_layers=1",
                      "data.patch_size=[32,32]"],
+    "ldct_denoise": ["nets.generator.channels=[4,8]", "data.patch_size=[32,32]", "data.batch_size=2",
+                     "data.dose_pairs=null"],
     "ldct_redcnn": ["nets.generator.channels=4", "data.patch_size=[32,32]", "data.batch_size=2"],
     "ldct_dae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "data.patch_size=[32,32]"],
     "sr_srgan": ["nets.generator.channels=4", "nets.generator.num_blocks=1", *D4, "nets.discriminator.dense_units=8",
@@ -45,15 +47,15 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("chest")
-    return {"ldct": make_chest_dataset(folder), "sr": make_sr_dataset(folder)}
+def datasets() -> dict[str, Path]:
+    return {"ldct": shared_chest_dataset(), "sr": shared_sr_dataset()}
 
 
 def test_every_shipped_config_has_tiny_overrides():
     assert {p.stem for p in (ROOT / "configs").glob("*.yaml")} == set(TINY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_shipped_config_trains_on_the_real_ct(name, datasets, tmp_path, capsys):
     run = tmp_path / "run"
@@ -85,7 +87,7 @@ def test_shipped_config_trains_on_the_real_ct(name, datasets, tmp_path, capsys):
         (["data.root=/nonexistent/ds"], "data.root: dataset folder not found: /nonexistent/ds"),
         (["--config-name=ldct_pix2pix", "data.patch_size=[64,64]"],
          "nets.generator.num_downs=8 needs every data.patch_size side divisible by 2**8=256, got data.patch_size=[64, 64]"),
-        (["--config-name=sr", "data.scale=3"], "nets.generator.upscale=2 does not fit the data"),
+        (["--config-name=sr", "nets.generator.upscale=2", "data.scale=4"], "nets.generator.upscale=2 does not fit the data"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path, capsys):

@@ -189,6 +189,7 @@ def test_lazy_loading_reads_each_volume_once_per_window(make_dataset, monkeypatc
     assert iid > 2 * grouped
 
 
+@pytest.mark.slow
 def test_lightning_fit_sees_new_samples_each_epoch_and_validates(make_dataset, tmp_path):
     import lightning.pytorch as pl
 

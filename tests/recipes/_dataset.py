@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -41,3 +45,23 @@ def make_sr_dataset(folder: Path, scale: int = 2) -> Path:
                     "--split", "0.34,0.33,0.33", "--no-progress"])
     assert code == 0 and (out / "dataset.json").is_file()
     return out
+
+
+@functools.cache
+def _shared_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="medgan-test-chest-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@functools.cache
+def shared_chest_dataset() -> Path:
+    """:func:`make_chest_dataset` with the defaults, prepared once per test session (read-only: copy it
+    before changing anything)."""
+    return make_chest_dataset(_shared_folder())
+
+
+@functools.cache
+def shared_sr_dataset() -> Path:
+    """:func:`make_sr_dataset` with the defaults, prepared once per test session (read-only)."""
+    return make_sr_dataset(_shared_folder())

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from medgan.data.sampling import PairSampler, ResumableLoader
 from medgan.transforms.intensity import HUNormalizer
 
 
@@ -24,7 +25,8 @@ class _Synthetic(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> dict:
+        i = key[0] if isinstance(key, tuple) else key  # PairSampler keys: (source, target, crop seed)
         g = torch.Generator().manual_seed(1000 * self.offset + i)
         hi = [s * self.scale for s in self.patch]
         coarse = torch.rand(1, 1, *[max(s // 4, 2) for s in hi], generator=g) * 1500 - 1000
@@ -68,10 +70,14 @@ class SyntheticCTDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
 
     def train_dataloader(self):
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=False)
+        # as CTDataModule: a seeded sampler, a loader that resumes mid-epoch, no draws from the global RNG
+        n = len(self.train_set)
+        sampler = PairSampler(torch.ones(n), None, num_samples=n, seed=0)
+        return ResumableLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
+                               generator=torch.Generator().manual_seed(0))
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=1, shuffle=False)
+        return DataLoader(self.val_set, batch_size=1, shuffle=False, generator=torch.Generator().manual_seed(0))
 
 
 @pytest.fixture

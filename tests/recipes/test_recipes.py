@@ -24,6 +24,7 @@ def test_registry_covers_every_recipe_name():
     assert set(RECIPES.names()) == set(RECIPE_CONFIGS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RECIPE_CONFIGS))
 def test_two_steps_write_a_run_and_round_trip_the_checkpoint(name, tmp_path):
     raw = tiny_config(name, tmp_path / "run")
@@ -62,6 +63,7 @@ def test_two_steps_write_a_run_and_round_trip_the_checkpoint(name, tmp_path):
     assert y.shape[2:] == torch.Size([s * raw["data"].get("scale", 1) for s in raw["data"]["patch_size"]])
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_steps_once_per_window(tmp_path):
     raw = tiny_config("redcnn", tmp_path / "run", trainer={"max_steps": 2, "accumulate_grad_batches": 2,
                                                              "gradient_clip_val": 0.5})
@@ -72,6 +74,7 @@ def test_gradient_accumulation_steps_once_per_window(tmp_path):
     assert ckpt["lr_schedulers"][0]["last_epoch"] == 2
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_a_gan_on_cpu(tmp_path):
     raw = tiny_config("pix2pix", tmp_path / "run", trainer={"precision": "bf16-mixed"})
     result = train(validate_config(raw), datamodule=_dm(raw))
@@ -80,6 +83,7 @@ def test_bf16_autocast_trains_a_gan_on_cpu(tmp_path):
     assert state["generator.model.model.0.weight"].dtype == torch.float32  # master weights stay fp32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pix2pix", "redcnn"])
 def test_25d_slabs_feed_the_generator_and_the_package_records_them(name, tmp_path):
     raw = tiny_config(name, tmp_path / "run", data={"input_mode": "2.5d", "context_slices": 1})
@@ -101,6 +105,7 @@ def test_cyclegan_refuses_25d_and_a_contradicting_net_argument(tmp_path):
         build_recipe(validate_config(raw))
 
 
+@pytest.mark.slow
 def test_max_time_ends_training_like_a_normal_end(tmp_path):
     from medgan.recipes.base import Recipe
 
@@ -157,6 +162,7 @@ def test_mode_collapse_warning_threshold():
     assert message is not None and "possible mode collapse" in message and "step 20" in message
 
 
+@pytest.mark.slow
 def test_srgan_package_and_checkpoint_hold_the_ema_generator(tmp_path):
     raw = tiny_config("srgan", tmp_path / "run", trainer={"max_steps": 3})
     result = train(validate_config(raw), datamodule=_dm(raw))
