@@ -52,6 +52,11 @@ class CycleGANRecipe(Recipe):
             from monai.networks.layers import GaussianFilter
 
             self.blur = GaussianFilter(self.spatial_dims, r.lowfreq_sigma)
+        self.highpass = None
+        if r.disc_highpass_sigma > 0:
+            from monai.networks.layers import GaussianFilter
+
+            self.highpass = GaussianFilter(self.spatial_dims, r.disc_highpass_sigma)
         self.backward_predictor: Any = None
         # each pool has its own seeded generator so resuming replays the same choices
         self.pool_full = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 1)
@@ -59,6 +64,21 @@ class CycleGANRecipe(Recipe):
 
     def predict(self, source: torch.Tensor) -> torch.Tensor:
         return self.gen_low_to_full(source)
+
+    def adversarial_weight(self) -> float:
+        """0 for the first ``recipe.adversarial_warmup`` iterations, then a linear ramp to 1 over as many.
+
+        The residual generators start as the identity and every other loss is zero there, so during the
+        warm-up they do not move at all while the discriminators learn what separates the doses; a random
+        discriminator's gradient would otherwise steer the generators (Adam takes full-size steps from the
+        first gradient, however small)."""
+        warmup = self.cfg.recipe.adversarial_warmup
+        return 1.0 if warmup == 0 else min(1.0, max(0.0, (self.iteration - warmup) / warmup))
+
+    def disc_view(self, image: torch.Tensor) -> torch.Tensor:
+        """What the discriminators see: the image, or its high-pass part ``x - blur(x)``
+        (``recipe.disc_highpass_sigma``), so they judge noise texture and fine detail, not anatomy."""
+        return image if self.highpass is None else image - self.highpass(image)
 
     def optimizer_groups(self):
         gens = [*self.gen_low_to_full.parameters(), *self.gen_full_to_low.parameters()]
@@ -72,7 +92,8 @@ class CycleGANRecipe(Recipe):
         rec_low = self.gen_full_to_low(fake_full)
         rec_full = self.gen_low_to_full(fake_low)
         losses = {
-            "loss_g_adv": self.loss_gan.g_loss(self.disc_full(fake_full)) + self.loss_gan.g_loss(self.disc_low(fake_low)),
+            "loss_g_adv": self.adversarial_weight() * (self.loss_gan.g_loss(self.disc_full(self.disc_view(fake_full)))
+                                                       + self.loss_gan.g_loss(self.disc_low(self.disc_view(fake_low)))),
             "loss_cycle": self.loss_cycle(rec_low, real_low) + self.loss_cycle(rec_full, real_full),
         }
         if self.cfg.recipe.lambda_identity > 0:
@@ -86,6 +107,7 @@ class CycleGANRecipe(Recipe):
         return {k: v.detach() for k, v in losses.items()}, fake_full.detach(), fake_low.detach()
 
     def _d_loss(self, disc: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real, fake = self.disc_view(real), self.disc_view(fake)
         loss_real = self.loss_gan(disc(real), True)
         loss_fake = self.loss_gan(disc(fake), False)
         return loss_real, loss_fake + self.loss_gan.penalty(disc, real, fake)

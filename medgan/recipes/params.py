@@ -82,6 +82,10 @@ class CycleGANRecipe(RecipeParams):
     lambda_lowfreq: float = Field(
         0.0, ge=0, description="weight of L1 between Gaussian-blurred input and output, each generator (0: off)")
     lowfreq_sigma: float = Field(2.0, gt=0, description="std of that Gaussian blur, in pixels")
+    disc_highpass_sigma: float = Field(
+        0.0, ge=0, description="discriminators see x - blur(x) with this Gaussian std in pixels (0: the image)")
+    adversarial_warmup: int = Field(
+        0, ge=0, description="iterations that train only D before G's adversarial term ramps in over as many")
 
     def check(self, cfg: ExperimentConfig) -> None:
         super().check(cfg)
