@@ -340,6 +340,8 @@ class SimulatedPairDataset(Dataset):
         volume = self._volume(case)
         stack = slice_stack(volume.as_tensor(), 0 if z is None else z, self.context)  # (C, X, Y) HU
         meta = {k: v for k, v in volume.meta.items() if k != "affine"}
+        # a slice stack has no z axis of its own: the simulator's photon budget needs the volume's thickness
+        meta.setdefault("slice_thickness_mm", voxel_size(volume)[2])
         full = MetaTensor(stack, affine=volume.affine, meta=meta)
         self.transforms.set_random_state(seed=int(np.random.SeedSequence([self.seed, index, draw]).generate_state(1)[0]))
         pair = self.transforms({"target": full})
