@@ -77,8 +77,8 @@ class Recipe(pl.LightningModule, abc.ABC):
                                          v.diversity.samples)
         self.window_done = True  # whether this batch ends a gradient-accumulation window (set per batch)
         self.last_validated_step = -1
-        self.callbacks = self.make_callbacks()
         self.build()
+        self.callbacks = self.make_callbacks()  # after build(): a recipe may decide what it monitors there
         self.save_hyperparameters({"config": config_to_dict(self.cfg), "medgan_manifest": self.manifest()})
 
     @property
