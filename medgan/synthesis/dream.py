@@ -306,6 +306,7 @@ def save_dream_figure(path: str | os.PathLike, before_hu: torch.Tensor, after_hu
     diff = (after_hu - before_hu).numpy()
     limit = max(float(abs(diff).max()), 1.0)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    fig.subplots_adjust(wspace=0.45)  # room for each colour bar's "HU" label
     views = [(before_hu.numpy(), "input", "gray", *window), (after_hu.numpy(), "dreamed", "gray", *window),
              (diff, "dreamed - input", "RdBu_r", -limit, limit)]
     for ax, (view, name, cmap, low, high) in zip(axes, views):
