@@ -169,3 +169,20 @@ def test_config_examples_in_the_docs_are_accepted(doc):
         raw = yaml.safe_load(block)
         if isinstance(raw, dict) and "recipe" in raw:  # a whole config, not a fragment
             load_config(None, [], base={"data": {"root": "DS"}, **raw})
+
+
+def test_the_schema_does_not_import_the_recipes():
+    import ast
+    import subprocess
+    import sys
+
+    tree = ast.parse((Path(__file__).parents[1] / "medgan" / "config.py").read_text(encoding="utf-8"))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m and m.startswith("medgan.recipes")]
+    # loading a config pulls in the torch-free recipe parameters only (through the registry), not torch
+    code = ("import sys; from medgan.config import load_config; "
+            f"load_config({str(CONFIGS[0])!r}); "
+            "assert 'medgan.recipes.params' in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 0, proc.stderr[-1500:]

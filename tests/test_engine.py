@@ -150,3 +150,26 @@ def test_kill_9_during_a_checkpoint_save_leaves_the_previous_one_loadable(tmp_pa
     proc = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(path)], cwd=ROOT, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(1000))
+
+
+@pytest.mark.slow
+def test_validation_scores_what_medgan_infer_writes(dataset, tmp_path):
+    """The logged validation metrics are those of the model package run by medgan-infer's Predictor on
+    the whole validation case (issue 11: model selection on what users run)."""
+    from medgan.inference.predictor import Predictor
+    from medgan.io import read_volume
+    from medgan.metrics import windowed_metrics
+
+    cfg = load_config(ROOT / "configs" / "ldct_redcnn.yaml", [
+        f"data.root={dataset}", f"run.dir={tmp_path / 'run'}", "nets.generator.channels=4", "data.patch_size=[32,32]",
+        "data.samples_per_epoch=2", "data.val_max_slices=null", "data.cache=false", "data.num_workers=0",
+        "trainer.max_steps=2", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.val_check_interval=null",
+        "trainer.enable_progress_bar=false", "validation.window=abdomen"])
+    result = train(cfg)
+    (case,) = sorted((dataset / "val" / "source").iterdir())
+    source = read_volume(case)
+    target = read_volume(dataset / "val" / "target" / case.name)
+    output = Predictor(tmp_path / "run" / "model", device="cpu").predict(source)
+    expected = windowed_metrics(output.as_tensor()[None], target.as_tensor()[None].float(), cfg.validation.hu_window())
+    for name in ("psnr", "ssim", "rmse"):
+        assert result.metrics[f"val/{name}"] == pytest.approx(float(expected[name][0]), rel=1e-4, abs=1e-4), name

@@ -38,3 +38,17 @@ def test_unknown_name_lists_known_and_suggests():
     assert "No object named 'resnet_genrator' in 'nets' registry" in msg
     assert "did you mean 'resnet_generator'" in msg
     assert "unet_generator" in msg
+
+
+def test_plugins_fill_the_registry_on_first_lookup(tmp_path, monkeypatch):
+    (tmp_path / "plugin_mod.py").write_text("from tests_plugin_target import REG\nREG.register('late')(dict)\n")
+    (tmp_path / "tests_plugin_target.py").write_text(
+        "from medgan.registry import Registry\nREG = Registry('things', plugins=('plugin_mod',))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import sys
+
+    from tests_plugin_target import REG
+
+    assert "plugin_mod" not in sys.modules  # nothing imported until a lookup
+    assert REG.get("late") is dict and REG.names() == ["late"]
+    assert "plugin_mod" in sys.modules
