@@ -15,8 +15,8 @@ them off the scan itself:
    to about 1.2 / ROI size on every real scan tried), which would fit unrealistically smooth filters.
 3. **Photon budget**: simulate the calibration slices (evenly spread, about eight 512x512 slices' worth) at
    the calibration dose ``a_c = 0.5`` with a trial ``I0``, measure the added noise with the same estimator
-   (same windows), and rescale: ``I0 = I0_trial (sigma_trial / sigma_target)^2`` with
-   ``sigma_target = sigma_FD * sqrt(1/a_c - 1)``. This is exact, not a first step: the relative-mode noise
+   (same windows), and rescale: ``I0 = I0_trial (r / sqrt(1/a_c - 1))^2`` with ``r`` the median over the
+   slices of ``sigma_add / sigma_FD`` (slices of one volume can differ in noise level). This is exact, not a first step: the relative-mode noise
    is post-log Gaussian with a variance proportional to ``1 / I0`` (the electronic part is scaled with the
    budget, see :class:`DoseCalibration`).
 
@@ -224,7 +224,7 @@ def calibrate_dose(
             warnings.warn(f"{err}; using the default {DEFAULT_PHOTONS:g} photons/mm^2", stacklevel=2)
             photons, source = DEFAULT_PHOTONS, "not measurable, default budget"
     if photons is None:
-        per_ray = _fit_budget(cal_slices, sigma, area, pixel_size_mm=pixel_size_mm, views=views,
+        per_ray = _fit_budget(cal_slices, sigma, area, given=noise_hu is not None, pixel_size_mm=pixel_size_mm, views=views,
                               electronic_noise=electronic_noise, detector_bins=detector_bins,
                               filter_name=filter_name, filter_cutoff=filter_cutoff, mu_water=mu_water)
     else:
@@ -240,19 +240,29 @@ def calibrate_dose(
     return result
 
 
-def _fit_budget(cal_slices: torch.Tensor, sigma: float, area: float, electronic_noise: float, **settings: Any) -> float:
-    """Photons per ray whose added noise at the calibration dose is ``sigma * sqrt(1/a_c - 1)``.
+def _fit_budget(cal_slices: torch.Tensor, sigma: float, area: float, electronic_noise: float, *,
+                given: bool = False, **settings: Any) -> float:
+    """Photons per ray whose added noise at the calibration dose is ``sigma_FD * sqrt(1/a_c - 1)``.
 
     With the electronic noise scaled with the budget (see :class:`DoseCalibration`) the post-log noise
-    variance is exactly proportional to ``1 / I0``, so one trial simulation gives the answer.
+    variance is exactly proportional to ``1 / I0``, so one trial simulation gives the answer. The ratio of
+    added to full-dose noise is taken per slice and its median used: slices of one volume can differ in
+    noise level (shoulders and abdomen, tube-current modulation), and pooling their windows would measure
+    whichever level happens to hold most windows. With a given ``sigma`` it is the reference of every slice.
     """
     from medgan.transforms.lowdose import simulate_slices
 
     if not sigma > 0:
         raise ValueError(f"full-dose noise: got {sigma!r} HU, allowed: > 0")
-    target = sigma * math.sqrt(1.0 / CALIBRATION_DOSE - 1.0)
+    target = math.sqrt(1.0 / CALIBRATION_DOSE - 1.0)
     trial = DEFAULT_PHOTONS * area  # electronic scale 1 at the reference budget
     low = simulate_slices(cal_slices, CALIBRATION_DOSE, trial, electronic_noise=electronic_noise, mode="relative",
                           generator=torch.Generator().manual_seed(0), **settings)
-    measured = estimate_noise_hu(low - cal_slices, cal_slices)
-    return trial * (measured / target) ** 2
+    ratios = []
+    for full, added in zip(cal_slices, low - cal_slices):
+        try:
+            ratios.append(estimate_noise_hu(added, full) / (sigma if given else estimate_noise_hu(full)))
+        except ValueError:  # no soft tissue in this slice
+            continue
+    ratio = float(np.median(ratios)) if len(ratios) > 1 else estimate_noise_hu(low - cal_slices, cal_slices) / sigma
+    return trial * (ratio / target) ** 2
