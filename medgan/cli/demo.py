@@ -1,13 +1,17 @@
 """``medgan-demo``: the README's main command, end to end on the real chest CT that ships in slicerio.
 
-1. cut the scan (128 x 128 x 34 voxels, HU) into three slabs that stand in for three patients;
-2. ``medgan-prepare ldct``: simulate quarter-dose scans in the projection domain and split by "patient";
-3. ``medgan-train`` the unpaired CycleGAN (CPU-sized nets) on low-dose vs full-dose slices;
-4. ``medgan-infer`` on the held-out test slab, written as NRRD and - after ``medgan-convert`` turned the
-   low-dose slab into a DICOM series - as a derived DICOM series of the same study;
-5. ``medgan-eval`` in the chest window against full dose, and a figure of the test slab.
+1. cut the scan (128 x 128 x 34 voxels, HU) into four slabs that stand in for four patients;
+2. ``medgan-prepare ldct``: simulate 10%-dose scans in the projection domain, split by "patient" (two for
+   training, one for validation, one held out for the test);
+3. ``medgan-prepare unpaired``: the low-dose scan of one training patient and the full-dose scan of the
+   other become the two piles - the CycleGAN never sees both doses of one patient;
+4. ``medgan-train`` the unpaired CycleGAN (CPU-sized residual nets), and the supervised denoiser on the
+   paired training patients for comparison;
+5. ``medgan-infer`` both on the held-out slab (NRRD, and the CycleGAN also as a derived DICOM series of the
+   same study after ``medgan-convert`` turned the low-dose slab into DICOM);
+6. ``medgan-eval`` in the chest window against full dose, a table input / CycleGAN / supervised, a figure.
 
-One real scan is all a dependency ships, so this shows the machinery, not a clinical result: the three
+One real scan is all a dependency ships, so this shows the machinery, not a clinical result: the four
 slabs are neighbouring anatomy of one patient.
 """
 
@@ -24,17 +28,31 @@ from medgan.cli._common import ArgumentParser, run_command
 from medgan.errors import InputError, OutputExistsError
 
 MARKER = ".medgan-demo"
+SLABS = ("A", "B", "C", "D")
 #: CPU-sized CycleGAN: the config file keeps the reference (GPU) settings, the demo overrides them
 TRAIN_OVERRIDES = (
-    "data.patch_size=[64,64]",
+    "data.patch_size=[48,48]",
     "data.num_workers=0",
     "trainer.val_check_interval=100",
-    "nets.generator={type: rescnn_lite, channels: 32, num_layers: 8, norm: none}",
+    "nets.generator={type: resnet_generator, channels: 16, n_blocks: 4, norm: none, residual: true}",
     "nets.discriminator.channels=32",
     "nets.discriminator.n_layers=1",  # a 16x16 receptive field: n_layers=2 drifted in CPU-length runs
-    "optim.lr=1e-4",
+    "optim.lr=2e-4",
     "validation.panels=2",
 )
+#: the supervised comparison: configs/ldct_denoise.yaml when present, else RED-CNN's recipe with a light net
+SUPERVISED_CONFIGS = ("ldct_denoise.yaml", "ldct_redcnn.yaml")
+SUPERVISED_OVERRIDES = {
+    "ldct_denoise.yaml": ("data.num_workers=0", "validation.panels=0"),
+    "ldct_redcnn.yaml": (
+        "data.patch_size=[64,64]",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "nets.generator={type: rescnn_lite, channels: 32, num_layers: 8, norm: none}",
+        "optim.lr=5e-4",
+        "validation.panels=0",
+    ),
+}
 
 
 def embedded_ct_path() -> Path:
@@ -53,12 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="demo_out", help="folder for everything the demo writes (default demo_out)")
     p.add_argument("--input", default=None, help="a full-dose CT scan to use instead of the embedded chest CT")
     # ~3.5 min on two free CPU cores; the CycleGAN only starts to clean the image in the lr-decay half
-    p.add_argument("--steps", type=int, default=3000, help="training iterations (default 3000)")
+    p.add_argument("--steps", type=int, default=3000, help="CycleGAN training iterations (default 3000)")
+    p.add_argument("--supervised-steps", type=int, default=400,
+                   help="training iterations of the supervised denoiser shown beside it (default 400)")
     # 10% is the chest dose of the TCIA LDCT data (ldct-benchmark); 25% there is for abdomen and head
     p.add_argument("--dose", type=float, default=0.1, help="simulated dose fraction (default 0.1, as TCIA chest)")
-    # The embedded scan has 3 mm pixels and 10 mm slices: at the usual 1e5 photons per ray its simulated
-    # noise is far below that of the thin-slice scans denoisers are used on; fewer photons stand in for that.
-    p.add_argument("--photons", type=float, default=2e4, help="full-dose photons per ray (default 2e4)")
+    # medgan-prepare fits the full-dose photon budget to the scan's own noise; a fixed number per mm^2 of
+    # detector would give this 3 mm x 10 mm scan almost no added noise
+    p.add_argument("--photons", type=float, default=None,
+                   help="full-dose photons per mm^2 per view (default: fitted to the scan's own noise)")
     return p
 
 
@@ -96,12 +117,13 @@ def _write_slabs(src: Path, folder: Path) -> list[Path]:
 
     volume = read_volume(src)
     depth = volume.shape[-1]
-    if depth < 9:
-        raise InputError(f"{src}: the demo needs at least 9 slices to cut three slabs, got {depth}")
+    n = len(SLABS)
+    if depth < 3 * n:
+        raise InputError(f"{src}: the demo needs at least {3 * n} slices to cut {n} slabs, got {depth}")
     folder.mkdir(parents=True)
     paths = []
-    for i, name in enumerate(("A", "B", "C")):
-        start, stop = i * depth // 3, (i + 1) * depth // 3
+    for i, name in enumerate(SLABS):
+        start, stop = i * depth // n, (i + 1) * depth // n
         slab = volume[..., start:stop]
         slab.affine = volume.affine.clone()
         slab.affine[:3, 3] = (volume.affine @ volume.affine.new_tensor([0, 0, start, 1]))[:3]
@@ -118,17 +140,46 @@ def _mean_row(csv_path: Path) -> dict[str, float]:
     return {k: float(v) for k, v in mean.items() if k not in ("case", "slices")}
 
 
-def _figure(low: Path, denoised: Path, full: Path, path: Path, window: tuple[float, float]) -> Path:
+def _figure(low: Path, outputs: dict[str, Path], full: Path, path: Path, window: tuple[float, float]) -> Path:
     from medgan.data.orientation import reorient
     from medgan.figures import save_panel
     from medgan.io import read_volume
 
-    views = {}
-    for key, p in (("input", low), ("output", denoised), ("target", full)):
+    def centre(p: Path):
         v = read_volume(p)
         image, _ = reorient(v.as_tensor(), v.affine)  # L-P-S: image.T is the radiological view
-        views[key] = image[0, :, :, image.shape[-1] // 2].numpy()
-    return save_panel(path, [views], window, title="test slab, centre slice: low dose / CycleGAN / full dose")
+        return image[0, :, :, image.shape[-1] // 2].numpy()
+
+    rows = [{"input": centre(low), "output": centre(out), "target": centre(full)} for out in outputs.values()]
+    title = "test slab, centre slice: low dose / output / full dose; rows: " + ", ".join(outputs)
+    return save_panel(path, rows, window, title=title)
+
+
+def _supervised_config(configs: Path) -> Path:
+    """The supervised denoiser's config: the first of :data:`SUPERVISED_CONFIGS` that exists."""
+    for name in SUPERVISED_CONFIGS:
+        if (configs / name).is_file():
+            return configs / name
+    raise InputError(f"config not found: {configs / SUPERVISED_CONFIGS[-1]} (run the demo from a source checkout)")
+
+
+def _piles(dataset: Path, folder: Path) -> tuple[Path, Path]:
+    """The low-dose scan of the first training patient and the full-dose scan of the second, as two piles."""
+    train = sorted(p.name for p in (dataset / "train" / "source").iterdir())
+    if len(train) < 2:
+        raise InputError(f"{dataset}/train: the demo needs two training patients, got {len(train)}")
+    low, full = folder / "low", folder / "full"
+    for pile, role, name in ((low, "source", train[0]), (full, "target", train[1])):
+        pile.mkdir(parents=True)
+        shutil.copy2(dataset / "train" / role / name, pile / name)
+    return low, full
+
+
+def table(rows: dict[str, dict[str, float]]) -> str:
+    """The demo's result table: one line per method, RMSE (HU), PSNR (dB) and SSIM in the chest window."""
+    lines = [f"  {'':<24} {'RMSE HU':>8} {'PSNR dB':>8} {'SSIM':>7}"]
+    lines += [f"  {name:<24} {m['rmse']:>8.1f} {m['psnr']:>8.2f} {m['ssim']:>7.3f}" for name, m in rows.items()]
+    return "\n".join(lines)
 
 
 def _body(argv: Sequence[str] | None) -> int:
@@ -139,36 +190,59 @@ def _body(argv: Sequence[str] | None) -> int:
 
     src = Path(args.input) if args.input else embedded_ct_path()
     out = Path(args.output)
-    config = Path(__file__).resolve().parents[2] / "configs" / "ldct_cyclegan.yaml"
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    config = configs / "ldct_cyclegan.yaml"
     if not config.is_file():
         raise InputError(f"config not found: {config} (run the demo from a source checkout)")
+    supervised = _supervised_config(configs)
     started = time.perf_counter()
     _prepare_output(out)
 
-    t = _step(f"1/5 three slabs of {src.name} as three stand-in patients")
+    t = _step(f"1/6 {len(SLABS)} slabs of {src.name} as {len(SLABS)} stand-in patients")
     _write_slabs(src, out / "scans")
     print(f"   wrote {out / 'scans'} ({time.perf_counter() - t:.0f} s)")
 
-    t = _step(f"2/5 medgan-prepare ldct: simulated dose {args.dose:g} (projection-domain Poisson + electronic noise)")
-    dataset = out / "dataset"
-    _call(prepare.main, ["ldct", "--input", str(out / "scans"), "--output", str(dataset), "--dose", str(args.dose),
-                         "--photons", str(args.photons), "--split", "0.34,0.33,0.33", "--seed", "0"], "medgan-prepare")
+    t = _step(f"2/6 medgan-prepare ldct: simulated dose {args.dose:g} (projection-domain Poisson + electronic noise)")
+    paired = out / "dataset_paired"
+    photons = ["--photons", str(args.photons)] if args.photons is not None else []
+    _call(prepare.main, ["ldct", "--input", str(out / "scans"), "--output", str(paired), "--dose", str(args.dose),
+                         *photons, "--split", "0.5,0.25,0.25", "--seed", "0", "--no-progress"],
+          "medgan-prepare ldct")
     print(f"   ({time.perf_counter() - t:.0f} s)")
 
-    t = _step(f"3/5 medgan-train {config.name}: CycleGAN, {args.steps} iterations on the CPU")
-    run = out / "run"
-    _call(train.main, ["--config", str(config), f"data.root={dataset}", f"run.dir={run}",
-                       f"trainer.max_steps={args.steps}", *TRAIN_OVERRIDES], "medgan-train")
-    print(f"   ({time.perf_counter() - t:.0f} s)")
+    t = _step("3/6 medgan-prepare unpaired: low dose of one training patient, full dose of the other")
+    low, full = _piles(paired, out / "piles")
+    unpaired = out / "dataset_unpaired"
+    _call(prepare.main, ["unpaired", "--low", str(low), "--full", str(full), "--pairs", str(paired),
+                         "--split", "1,0,0", "--output", str(unpaired), "--no-progress"], "medgan-prepare unpaired")
+    print(f"   low-dose pile {low.name}/{next(low.iterdir()).name}, full-dose pile {full.name}/"
+          f"{next(full.iterdir()).name} ({time.perf_counter() - t:.0f} s)")
 
-    t = _step("4/5 medgan-infer on the test slab: NRRD in -> NRRD out, DICOM series in -> derived DICOM series out")
-    (test_low,) = sorted((dataset / "test" / "source").iterdir())
-    test_full = dataset / "test" / "target" / test_low.name
+    t = _step(f"4/6 medgan-train {config.name} (unpaired, {args.steps} iterations) and {supervised.name} "
+              f"(paired, {args.supervised_steps} iterations) on the CPU")
+    run, run_sup = out / "run", out / "run_supervised"
+    _call(train.main, ["--config", str(config), f"data.root={unpaired}", f"run.dir={run}",
+                       f"trainer.max_steps={args.steps}", f"recipe.adversarial_warmup={max(1, args.steps // 6)}",
+                       *TRAIN_OVERRIDES], "medgan-train (CycleGAN)")
+    print(f"   CycleGAN ({time.perf_counter() - t:.0f} s)")
+    t_sup = time.perf_counter()
+    _call(train.main, ["--config", str(supervised), f"data.root={paired}", f"run.dir={run_sup}",
+                       f"trainer.max_steps={args.supervised_steps}", "trainer.val_check_interval=null",
+                       *SUPERVISED_OVERRIDES[supervised.name]], "medgan-train (supervised)")
+    print(f"   supervised ({time.perf_counter() - t_sup:.0f} s)")
+
+    t = _step("5/6 medgan-infer on the test slab: NRRD in -> NRRD out, DICOM series in -> derived DICOM series out")
+    (test_low,) = sorted((paired / "test" / "source").iterdir())
+    test_full = paired / "test" / "target" / test_low.name
     denoised = out / "denoised" / test_low.name
-    # the final weights, after the lr decay, as the CycleGAN authors use them; run/model_best (best
-    # validation SSIM on the one 11-slice val slab) picked an over-smoothed step in our runs
-    model = run / "model"
+    denoised_sup = out / "denoised_supervised" / test_low.name
+    # model_best: the step with the best label-free gain (validation.monitor: unpaired_gain_db), a choice
+    # that needs no full-dose target; the untrained residual generator is the identity, so at worst it
+    # returns the input
+    model = run / "model_best"
     _call(infer.main, ["--model", str(model), "--input", str(test_low), "--output", str(denoised)],
+          "medgan-infer")
+    _call(infer.main, ["--model", str(run_sup / "model"), "--input", str(test_low), "--output", str(denoised_sup)],
           "medgan-infer")
     dicom_low, dicom_out = out / "dicom" / "low_dose", out / "dicom" / "denoised"
     _call(convert.main, [str(test_low), str(dicom_low), "--format", "dicom", "--description", "simulated low dose"],
@@ -177,34 +251,40 @@ def _body(argv: Sequence[str] | None) -> int:
           "medgan-infer")
     print(f"   ({time.perf_counter() - t:.0f} s)")
 
-    t = _step("5/5 medgan-eval in the chest window (ldct-benchmark protocol)")
+    t = _step("6/6 medgan-eval in the chest window (ldct-benchmark protocol)")
     window = parse_window("chest")
-    _call(eval_cli.main, ["--pred", str(denoised), "--target", str(test_full), "--input", str(test_low),
-                          "--window", "chest", "--output", str(out / "eval.csv")], "medgan-eval")
-    summary = _mean_row(out / "eval.csv")
-    figure = _figure(test_low, denoised, test_full, out / "test_slab.png", window)
+    scores = {}
+    for name, pred in (("eval.csv", denoised), ("eval_supervised.csv", denoised_sup)):
+        _call(eval_cli.main, ["--pred", str(pred), "--target", str(test_full), "--input", str(test_low),
+                              "--window", "chest", "--output", str(out / name)], "medgan-eval")
+        scores[name] = _mean_row(out / name)
+    figure = _figure(test_low, {"CycleGAN": denoised, "supervised": denoised_sup}, test_full,
+                     out / "test_slab.png", window)
     print(f"   ({time.perf_counter() - t:.0f} s)")
 
     print(f"\nmedgan-demo done in {time.perf_counter() - started:.0f} s. What it wrote under {out}/:")
     rows = [
-        ("dataset/", "prepared low/full-dose pairs, split by patient (dataset.json)"),
+        ("dataset_paired/", "simulated low/full-dose pairs, split by patient (dataset.json)"),
+        ("dataset_unpaired/", "the CycleGAN's data: low dose of one patient, full dose of another"),
         ("run/checkpoints/last.ckpt", "training state (medgan-train --resume continues it)"),
-        ("run/model/", "model package for medgan-infer --model (run/model_best/: best val SSIM)"),
+        ("run/model_best/", "CycleGAN package of the best label-free gain (run/model/: final weights)"),
         ("run/samples/", "validation panels and diversity plot (PNG)"),
         ("run/tb/", f"TensorBoard logs: tensorboard --logdir {run / 'tb'}"),
         ("run/metrics.csv", "losses and validation metrics per step"),
+        ("run_supervised/", f"the supervised denoiser ({supervised.name}) trained on the pairs"),
         (f"denoised/{test_low.name}", "CycleGAN output of the test slab (NRRD, HU, same geometry)"),
+        ("denoised_supervised/", "supervised output of the test slab"),
         ("dicom/denoised/", "derived DICOM series of the same study (for PACS / 3D Slicer)"),
-        ("eval.csv", "SSIM / PSNR / RMSE per case, output and low-dose input vs full dose"),
+        ("eval.csv, eval_supervised.csv", "SSIM / PSNR / RMSE per case, output and input vs full dose"),
         ("test_slab.png", "low dose / output / full dose / difference, chest window"),
     ]
     for name, what in rows:
-        print(f"  {name:<28} {what}")
-    print(
-        f"\ntest slab vs full dose (chest window): RMSE {summary['input_rmse']:.1f} HU (low dose) -> "
-        f"{summary['rmse']:.1f} HU (CycleGAN); SSIM {summary['input_ssim']:.3f} -> {summary['ssim']:.3f}; "
-        f"PSNR {summary['input_psnr']:.2f} -> {summary['psnr']:.2f} dB"
-    )
+        print(f"  {name:<30} {what}")
+    cyc, sup = scores["eval.csv"], scores["eval_supervised.csv"]
+    low_dose = {k: cyc[f"input_{k}"] for k in ("rmse", "psnr", "ssim")}
+    print(f"\nheld-out test slab vs full dose (chest window, {test_low.name}):")
+    print(table({f"low dose ({args.dose:g})": low_dose, "CycleGAN (unpaired)": cyc,
+                 f"supervised ({supervised.stem})": sup}))
     print(f"figure: {figure}")
     return 0
 
