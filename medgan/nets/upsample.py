@@ -81,12 +81,14 @@ def upsample_axis(x: torch.Tensor, filters: torch.Tensor, axis: int) -> torch.Te
     if factor == 1:
         return x
     reach = filters.shape[-1] // 2
-    moved = x.movedim(axis, -1)
+    # explicit non-negative permutations: the ONNX exporter writes movedim(axis, -1) as an invalid perm
+    perm = [d for d in range(x.ndim) if d != axis] + [axis]
+    moved = x.permute(perm)
     lead, n = moved.shape[:-1], moved.shape[-1]
     lines = F.pad(moved.reshape(-1, 1, n), (reach, reach), mode="replicate")
     out = F.conv1d(lines, filters.to(lines.dtype))  # (L, factor, n): phase r of every input voxel
     out = out.transpose(1, 2).reshape(*lead, n * factor)
-    return out.movedim(-1, axis)
+    return out.permute([perm.index(d) for d in range(x.ndim)])
 
 
 class InterpolateUp(nn.Module):

@@ -3,6 +3,7 @@ fills the scanner put outside its field of view: the normaliser clips them befor
 
 from __future__ import annotations
 
+import pytest
 import torch
 from monai.data import MetaTensor
 
@@ -50,3 +51,18 @@ def test_untrained_3d_package_is_interpolation() -> None:
     out = pred.predict(scan)[0]
     clipped = scan[0].as_tensor().clamp(-1024, 3071)
     assert torch.allclose(out, interpolate_up(clipped[None, None], 2)[0, 0], atol=0.05)
+
+
+def test_onnx_backend_runs_the_interpolation_and_projection() -> None:
+    pytest.importorskip("onnxruntime")
+    cfg = {"type": "srresnet", "spatial_dims": 2, "channels": 4, "num_blocks": 1, "upscale": 2, "consistency": True,
+           "norm": "none"}
+    net = build_net(cfg)
+    torch.nn.init.normal_(net.tail.weight, std=0.1)  # a non-zero correction
+    manifest = make_manifest(recipe="test", nets={"generator": cfg}, infer_net="generator", spatial_dims=2,
+                             normalization=WINDOW, scale=2, patch_size=[8, 8])
+    model = (manifest, {f"generator.{k}": v for k, v in net.state_dict().items()})
+    scan = _scan(-3024.0)
+    torch_out = Predictor(model).predict(scan)
+    onnx_out = Predictor(model, backend="onnx").predict(scan)
+    assert torch.allclose(torch_out, onnx_out, atol=0.05)  # HU
