@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jitter", type=int, default=4, help="random roll per step, pixels (default: 4)")
     p.add_argument("--slice", dest="slice_index", type=int, default=None, help="slice of the scan (default: centre)")
     p.add_argument("--label", type=int, default=0, help="class fed to conditional nets (default: 0)")
-    p.add_argument("--window", type=window_arg, default=None, help="figure HU window: chest, soft_tissue ... or CENTER,WIDTH")
+    p.add_argument("--window", type=window_arg, default=None, help="figure HU window: chest, soft_tissue ... or CENTER,WIDTH (negative centre: --window=-600,1500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise input and the jitter (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return p

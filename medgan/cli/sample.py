@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="sample files: nrrd / nifti (int16 HU with pixel size) or png (16-bit HU + 1024, 2D "
                         "models) (default: nrrd)")
     p.add_argument("--window", type=window_arg, default=None,
-                   help="contact-sheet HU window: chest, abdomen, soft_tissue ... or CENTER,WIDTH "
-                        "(default: the model's HU range)")
+                   help="contact-sheet HU window: chest, abdomen, soft_tissue ... or CENTER,WIDTH; a negative centre "
+                        "needs the = form, --window=-600,1500 (default: the model's HU range)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     return p

@@ -207,7 +207,8 @@ def save_contact_sheet(path: str | os.PathLike, images_hu: np.ndarray, window: t
         ax.imshow(view.T, cmap="gray", vmin=window[0], vmax=window[1], interpolation="nearest")
         if captions is not None:
             ax.text(1, 1, captions[i], color="yellow", fontsize=6, va="top", ha="left")
-    fig.subplots_adjust(wspace=0.03, hspace=0.03)
+    height = 1.3 * rows + (0.4 if title else 0)
+    fig.subplots_adjust(wspace=0.03, hspace=0.03, top=1 - (0.4 / height if title else 0.0))
     if title:
         fig.suptitle(title, fontsize=8)
     try:
