@@ -2,7 +2,7 @@
 scores, thresholds calibrated on normal scans, evaluation on synthetic lesions, masks out as ``.seg.nrrd``
 and DICOM SEG. User guide: ``docs/anomaly.md``."""
 
-from medgan.anomaly.evaluation import LesionEvaluation, auroc, dice, evaluate_lesions
+from medgan.anomaly.evaluation import LesionEvaluation, auprc, auroc, best_dice, dice, evaluate_lesions
 from medgan.anomaly.maps import ANOMALY_RECIPES, AnomalyMapper, AnomalyResult, body_mask
 from medgan.anomaly.pipeline import CaseResult, calibrate, detect, find_scans
 from medgan.anomaly.scores import ScoreConfig, scan_score, slice_scores
@@ -19,7 +19,9 @@ __all__ = [
     "ScoreConfig",
     "ThresholdCalibrator",
     "Thresholds",
+    "auprc",
     "auroc",
+    "best_dice",
     "body_mask",
     "calibrate",
     "detect",

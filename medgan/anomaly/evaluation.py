@@ -3,7 +3,9 @@
 Used with synthetic lesions (:mod:`medgan.transforms.lesions`) inserted into normal scans, whose masks are
 the ground truth. AUROC is computed from ranks (the Mann–Whitney U statistic, ties counted half), which is
 exact and O(n log n); MONAI's ``compute_roc_auc`` walks the sorted scores in a Python loop, too slow for
-the millions of voxels of one scan. Dice comes from MONAI's ``compute_dice``.
+the millions of voxels of one scan. For the same reason the average precision (AUPRC, the area under the
+precision-recall curve as scikit-learn's ``average_precision_score`` defines it) and the best Dice over all
+thresholds are computed here from one sort. Dice of a given mask comes from MONAI's ``compute_dice``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,42 @@ def auroc(scores: torch.Tensor | np.ndarray | Sequence[float], labels: torch.Ten
     ranks = rankdata(s)  # average ranks: ties count half
     u = ranks[y].sum() - positives * (positives + 1) / 2.0
     return float(u / (positives * negatives))
+
+
+def _ranked(scores: object, labels: object, region: object | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cumulative true positives and predicted counts at each distinct threshold (highest first), and #positives."""
+    s = _flat(scores, region).astype(np.float64)
+    y = _flat(labels, region).astype(bool)
+    if s.shape != y.shape:
+        raise InputError(f"scores ({s.size}) and labels ({y.size}) differ in size")
+    positives = int(y.sum())
+    if positives == 0 or positives == y.size:
+        raise InputError(f"needs both classes; got {positives} positive and {y.size - positives} negative")
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each run of tied scores
+    return np.cumsum(y)[last], last + 1, positives
+
+
+def auprc(scores: torch.Tensor | np.ndarray | Sequence[float], labels: torch.Tensor | np.ndarray | Sequence[bool],
+          region: torch.Tensor | np.ndarray | None = None) -> float:
+    """Average precision of ``scores`` for ``labels`` within ``region``: sum over thresholds of
+    precision x recall increase (ties form one threshold). Chance level is the positive fraction.
+
+    Raises:
+        InputError: shapes differ, or the labels are all one class.
+    """
+    tp, predicted, positives = _ranked(scores, labels, region)
+    recall_step = np.diff(np.r_[0, tp]) / positives
+    return float(np.sum(recall_step * tp / predicted))
+
+
+def best_dice(scores: torch.Tensor | np.ndarray | Sequence[float], labels: torch.Tensor | np.ndarray | Sequence[bool],
+              region: torch.Tensor | np.ndarray | None = None) -> float:
+    """The highest Dice of ``scores > t`` with ``labels`` over every threshold ``t`` (within ``region``): the
+    segmentation quality an oracle threshold would give (Baur et al. 2021 report it as "best Dice")."""
+    tp, predicted, positives = _ranked(scores, labels, region)
+    return float(np.max(2.0 * tp / (predicted + positives)))
 
 
 def dice(mask: torch.Tensor | np.ndarray, truth: torch.Tensor | np.ndarray) -> float:

@@ -25,7 +25,8 @@ from medgan.errors import ModelPackageError
 #: Recipes whose package reconstructs its input (``dae`` trained with ``pairing: single``, ``vae``).
 ANOMALY_RECIPES = ("dae", "vae")
 #: Autoencoder nets of the zoo (a package of any recipe running one of them is accepted too).
-AUTOENCODER_NETS = ("ae_undercomplete", "ae_overcomplete", "ae_sparse", "ae_deep", "ae_conv", "dae", "vae")
+AUTOENCODER_NETS = ("ae_undercomplete", "ae_overcomplete", "ae_sparse", "ae_deep", "ae_conv", "dae", "vae",
+                    "anomaly_restorer")
 
 
 def body_mask(hu: torch.Tensor | np.ndarray, threshold_hu: float = -500.0) -> np.ndarray:
@@ -53,6 +54,18 @@ def body_mask(hu: torch.Tensor | np.ndarray, threshold_hu: float = -500.0) -> np
     for k in range(body.shape[2]):  # lungs are closed in an axial slice, not always in 3D (open airways)
         body[:, :, k] = ndimage.binary_fill_holes(body[:, :, k])
     return body
+
+
+def smooth_mm(volume: torch.Tensor, affine: torch.Tensor | np.ndarray, sigma_mm: float) -> torch.Tensor:
+    """``(1, X, Y, Z)`` float32 ``volume`` smoothed by MONAI's Gaussian of ``sigma_mm`` (per axis in voxels from
+    the affine's spacing); returned unchanged (as float32) for ``sigma_mm == 0``."""
+    from monai.transforms import GaussianSmooth
+
+    volume = torch.as_tensor(volume).float()
+    if sigma_mm <= 0:
+        return volume
+    spacing = np.linalg.norm(np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)[:3, :3], axis=0)
+    return torch.as_tensor(GaussianSmooth(sigma=[sigma_mm / s for s in spacing])(volume)).float()
 
 
 def model_fingerprint(model: str | os.PathLike | tuple) -> str:
@@ -148,18 +161,13 @@ class AnomalyMapper:
             :class:`AnomalyResult`; the map is ``|clip(scan) - clip(reconstruction)|`` in HU, both clipped to
             the normalisation window (the net cannot represent HU outside it, which is no anomaly).
         """
-        from monai.transforms import GaussianSmooth
-
         recon = self.predictor.predict(volume)
         low, high = self._hu_range()
         scan = volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
         # both clipped to the window: an untrained or diverging net can output far beyond it
         error = (scan.float().clamp(low, high) - recon.as_tensor().float().clamp(low, high)).abs()
         affine = volume.affine if isinstance(volume, MetaTensor) else torch.eye(4, dtype=torch.float64)
-        if self.sigma_mm > 0:
-            spacing = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
-            error = GaussianSmooth(sigma=[self.sigma_mm / s for s in spacing])(error)
-            error = torch.as_tensor(error).float()
+        error = smooth_mm(error, affine, self.sigma_mm)
         if self.body_hu is None:
             body = torch.ones(scan.shape, dtype=torch.bool)
         else:

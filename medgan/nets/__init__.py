@@ -30,6 +30,7 @@ from medgan.nets.nafnet import NAFNet
 from medgan.nets.patchgan import PatchDiscriminator, PixelDiscriminator
 from medgan.nets.redcnn import REDCNN, ResCNNLite
 from medgan.nets.resnet_generator import ResnetGenerator
+from medgan.nets.restorer import AnomalyRestorer
 from medgan.nets.resunet import ResUNet
 from medgan.nets.srgan_discriminator import SRGANDiscriminator
 from medgan.nets.srresnet import SRResNet
@@ -52,6 +53,7 @@ for _name, _factory in {
     "rescnn_lite": ResCNNLite,
     "resunet": ResUNet,
     "nafnet": NAFNet,
+    "anomaly_restorer": AnomalyRestorer,
     # generators
     "resnet_generator": ResnetGenerator,
     "unet_generator": UnetGenerator,

@@ -1,0 +1,153 @@
+"""Calibrated anomaly scores that need no net, and the normalisation that makes net residuals comparable.
+
+- :class:`IntensityOutlier` is the baseline every reconstruction method must beat (Baur et al. 2021 found
+  plain intensity thresholding ahead of every AE/VAE on brain MR): the negative log density of a voxel's
+  HU (after a small local mean, which cuts noise) among the normal body voxels of the calibration scans.
+  Soft tissue at 40 HU is common, tissue at 240 HU (between soft tissue and bone) is rare, so a +200 HU
+  lesion in soft tissue scores high; the same lesion next to bone does not, which is this baseline's limit.
+- :class:`TissueErrorNormaliser` divides a residual map by the residual expected for the voxel's tissue,
+  learnt on the calibration scans as the mean residual per HU bin of the *restoration* (the restoration of
+  a lesion shows the tissue it replaced). Edges of bone and air err more than fat or muscle; without this
+  the map ranks every normal edge above a faint lesion.
+- :class:`TailCalibrator` turns any map into ``-log10`` of its exceedance rate among the calibration
+  scans' body voxels, so maps of different units add up (Fisher's method of combining p-values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from medgan.anomaly.maps import smooth_mm
+from medgan.errors import InputError
+
+
+def _np3(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    data = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return data.reshape(data.shape[-3:])
+
+
+class IntensityOutlier:
+    """Negative log density of locally averaged HU among normal body voxels.
+
+    Args:
+        sigma_mm: Gaussian local mean before the look-up, in mm (0: raw voxels).
+        bin_hu: histogram bin width, HU; ``hu_range``: histogram range (values outside are clipped to it).
+        smooth_bins: Gaussian smoothing of the histogram, in bins (a density, not a jagged count).
+    """
+
+    def __init__(self, sigma_mm: float = 1.5, bin_hu: float = 2.0, hu_range: tuple[float, float] = (-1024.0, 3072.0),
+                 smooth_bins: float = 3.0) -> None:
+        self.sigma_mm, self.bin_hu, self.smooth_bins = float(sigma_mm), float(bin_hu), float(smooth_bins)
+        self.low, self.high = (float(v) for v in hu_range)
+        self.counts = np.zeros(int(np.ceil((self.high - self.low) / self.bin_hu)), dtype=np.float64)
+        self._nll: np.ndarray | None = None
+
+    def _smoothed(self, volume: torch.Tensor) -> np.ndarray:
+        affine = getattr(volume, "affine", torch.eye(4))
+        data = torch.as_tensor(volume).float().reshape(1, *volume.shape[-3:])
+        return _np3(smooth_mm(data, affine, self.sigma_mm))
+
+    def _bins(self, hu: np.ndarray) -> np.ndarray:
+        return np.clip(((hu - self.low) / self.bin_hu).astype(np.int64), 0, self.counts.size - 1)
+
+    def fit(self, volumes: Iterable[torch.Tensor], bodies: Iterable[torch.Tensor | np.ndarray]) -> IntensityOutlier:
+        """Accumulate the HU histogram of the body voxels of normal ``(1, X, Y, Z)`` HU scans."""
+        from scipy.ndimage import gaussian_filter1d
+
+        for volume, body in zip(volumes, bodies):
+            hu = self._smoothed(volume)[_np3(body).astype(bool)]
+            self.counts += np.bincount(self._bins(hu), minlength=self.counts.size)
+        if self.counts.sum() == 0:
+            raise InputError("intensity outlier: the calibration scans have no body voxel")
+        density = gaussian_filter1d(self.counts, self.smooth_bins) if self.smooth_bins > 0 else self.counts
+        density = density / density.sum()
+        self._nll = -np.log(density + 1e-12).astype(np.float32)
+        return self
+
+    def __call__(self, volume: torch.Tensor, body: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """``(1, X, Y, Z)`` float32 map (nats), 0 outside ``body``."""
+        if self._nll is None:
+            raise InputError("intensity outlier: fit() on normal scans first")
+        out = self._nll[self._bins(self._smoothed(volume))]
+        if body is not None:
+            out = np.where(_np3(body).astype(bool), out, 0.0).astype(np.float32)
+        return torch.from_numpy(out)[None]
+
+
+class TissueErrorNormaliser:
+    """Residual / (mean calibration residual of the voxel's tissue), tissue = HU bin of the restoration.
+
+    Args:
+        bin_hu: HU bin width of the restoration; ``hu_range``: binned range (clipped to it).
+        floor: added to the expected residual (HU), so bins of near-perfect restoration do not explode.
+    """
+
+    def __init__(self, bin_hu: float = 25.0, hu_range: tuple[float, float] = (-1024.0, 1024.0),
+                 floor: float = 2.0) -> None:
+        self.bin_hu, self.floor = float(bin_hu), float(floor)
+        self.low, self.high = (float(v) for v in hu_range)
+        n = int(np.ceil((self.high - self.low) / self.bin_hu))
+        self.sums, self.counts = np.zeros(n), np.zeros(n)
+        self._expected: np.ndarray | None = None
+
+    def _bins(self, hu: np.ndarray) -> np.ndarray:
+        return np.clip(((hu - self.low) / self.bin_hu).astype(np.int64), 0, self.sums.size - 1)
+
+    def add(self, residual: torch.Tensor, restoration: torch.Tensor, body: torch.Tensor | np.ndarray) -> None:
+        """One calibration scan: its residual map (HU), restoration (HU) and body mask, all ``(1, X, Y, Z)``."""
+        inside = _np3(body).astype(bool)
+        bins = self._bins(_np3(restoration)[inside])
+        self.sums += np.bincount(bins, _np3(residual)[inside].astype(np.float64), minlength=self.sums.size)
+        self.counts += np.bincount(bins, minlength=self.sums.size)
+        self._expected = None
+
+    @property
+    def expected(self) -> np.ndarray:
+        """Mean residual per bin (bins never seen take the overall mean)."""
+        if self._expected is None:
+            if self.counts.sum() == 0:
+                raise InputError("tissue error normaliser: add() calibration scans first")
+            overall = self.sums.sum() / self.counts.sum()
+            self._expected = np.where(self.counts > 0, self.sums / np.maximum(self.counts, 1), overall)
+        return self._expected
+
+    def __call__(self, residual: torch.Tensor, restoration: torch.Tensor) -> torch.Tensor:
+        """``residual / (expected[tissue] + floor)``, ``(1, X, Y, Z)`` float32 (zeros stay zeros)."""
+        scale = self.expected[self._bins(_np3(restoration))] + self.floor
+        return torch.from_numpy((_np3(residual) / scale).astype(np.float32))[None]
+
+
+class TailCalibrator:
+    """``-log10`` of the fraction of calibration body voxels whose map value is at least a voxel's value.
+
+    Args:
+        max_samples: calibration values kept (a random subsample beyond it, seeded).
+    """
+
+    def __init__(self, max_samples: int = 1_000_000, seed: int = 0) -> None:
+        self.max_samples, self.rng = int(max_samples), np.random.default_rng(seed)
+        self.parts: list[np.ndarray] = []
+        self._sorted: np.ndarray | None = None
+
+    def add(self, anomaly_map: torch.Tensor, body: torch.Tensor | np.ndarray) -> None:
+        self.parts.append(_np3(anomaly_map)[_np3(body).astype(bool)].astype(np.float32))
+        self._sorted = None
+
+    def __call__(self, anomaly_map: torch.Tensor, body: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        if self._sorted is None:
+            if not self.parts:
+                raise InputError("tail calibrator: add() calibration maps first")
+            values = np.concatenate(self.parts)
+            if values.size > self.max_samples:
+                values = self.rng.choice(values, self.max_samples, replace=False)
+            self._sorted = np.sort(values)
+        n = self._sorted.size
+        data = _np3(anomaly_map)
+        above = n - np.searchsorted(self._sorted, data, side="left")
+        out = -np.log10((above + 1.0) / (n + 1.0))
+        if body is not None:
+            out = np.where(_np3(body).astype(bool), out, 0.0)
+        return torch.from_numpy(out.astype(np.float32))[None]
