@@ -42,6 +42,7 @@ from medgan.transforms.noise_level import (
     difference_ratio,
     estimate_noise_hu,
     plateau_fraction,
+    rich_slices,
 )
 
 DEFAULT_PHOTONS = 1e5  # per mm^2 of detector per view at full dose, when nothing else is known
@@ -259,10 +260,8 @@ def _fit_budget(cal_slices: torch.Tensor, sigma: float, area: float, electronic_
     low = simulate_slices(cal_slices, CALIBRATION_DOSE, trial, electronic_noise=electronic_noise, mode="relative",
                           generator=torch.Generator().manual_seed(0), **settings)
     ratios = []
-    for full, added in zip(cal_slices, low - cal_slices):
-        try:
-            ratios.append(estimate_noise_hu(added, full) / (sigma if given else estimate_noise_hu(full)))
-        except ValueError:  # no soft tissue in this slice
-            continue
+    rich = rich_slices(cal_slices)
+    for full, added in zip(cal_slices[rich], (low - cal_slices)[rich]):
+        ratios.append(estimate_noise_hu(added, full) / (sigma if given else estimate_noise_hu(full)))
     ratio = float(np.median(ratios)) if len(ratios) > 1 else estimate_noise_hu(low - cal_slices, cal_slices) / sigma
     return trial * (ratio / target) ** 2

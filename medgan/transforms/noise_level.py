@@ -11,7 +11,8 @@ their distribution as the "global noise level"):
   lossy compression, quantisation, synthetic fills, which hold no noise measurement). The estimate is the
   *mode* of those windows' sds, computed as the median of the shortest interval that holds a third of
   them: edges and texture only add windows with larger sds, which the mode ignores, and on pure noise
-  it equals the median (no selection bias). For several slices it is the median of the per-slice modes.
+  it equals the median (no selection bias). For several slices it is the median of the per-slice modes
+  of the slices with at least half as many soft-tissue windows as the richest slice.
 - :func:`difference_ratio`: the noise texture as ``Var(lag-2 differences) / Var(lag-1 differences)`` in the
   same windows (what the simulator fits its FBP filter to: anatomy barely changes it).
 - :func:`scan_nps`: the radially averaged NPS from ``roi x roi`` regions of homogeneous soft tissue, each
@@ -120,12 +121,28 @@ def estimate_noise_hu(
             f"with a mean in {hu_range[0]:g}..{hu_range[1]:g} HU); give the full-dose noise or the photons"
         )
     _, sd = window_stats(img, window, stride)
-    counts = mask.sum((1, 2))
-    if len(img) > 1 and int((counts >= MIN_WINDOWS).sum()) > 1:
+    rich = _rich_slices(mask)
+    if len(rich) > 1:
         # one mode per slice, then their median: slices of a volume can differ in noise level, and one mode
         # of the pooled windows would jump between those levels
-        return float(np.median([_shorth_mode(sd[i][mask[i]]) for i in range(len(img)) if counts[i] >= MIN_WINDOWS]))
+        return float(np.median([_shorth_mode(sd[i][mask[i]]) for i in rich]))
     return _shorth_mode(sd[mask])
+
+
+def _rich_slices(mask: torch.Tensor) -> list[int]:
+    """Slices holding at least half as many soft-tissue windows as the richest one (and at least 8).
+
+    A slice through the lungs keeps a few dozen windows, nearly all on vessel and mediastinum edges: its
+    mode would be structure, not noise.
+    """
+    counts = mask.sum((1, 2))
+    threshold = max(MIN_WINDOWS, 0.5 * float(counts.max()))
+    return [i for i in range(len(counts)) if counts[i] >= threshold]
+
+
+def rich_slices(reference: torch.Tensor | np.ndarray) -> list[int]:
+    """Indices of the slices of ``reference`` (HU) that :func:`estimate_noise_hu` measures a volume on."""
+    return _rich_slices(homogeneous_windows(_as_slices(reference)))
 
 
 def plateau_fraction(image: torch.Tensor | np.ndarray, window: int = WINDOW) -> float:
