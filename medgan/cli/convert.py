@@ -24,8 +24,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("Examples:", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="DICOM series folder, DICOM file, .nii/.nii.gz, .nrrd/.nhdr or .mha/.mhd")
-    p.add_argument("output", help="output file (.nii.gz, .nii, .nrrd, .mha, .mhd) or folder (DICOM series)")
+    p.add_argument("input", help="DICOM series folder, DICOM file, .nii/.nii.gz, .nrrd/.nhdr or .mha/.mhd; or an "
+                   "archive series: dicomweb[s]://host:port/prefix/studies/UID/series/UID, "
+                   "dimse://AET@host:port/studies/UID/series/UID")
+    p.add_argument("output", help="output file (.nii.gz, .nii, .nrrd, .mha, .mhd) or folder (DICOM series); or an "
+                   "archive: dicomweb[s]://host:port/prefix, dimse://AET@host:port")
+    p.add_argument("--calling-aet", default=None,
+                   help="our AE title for dimse:// URLs (default: $MEDGAN_AET, else MEDGAN)")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="output format (default: from OUTPUT's extension; no image extension = DICOM folder)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -43,18 +48,23 @@ def _body(argv: Sequence[str] | None) -> int:
     from pathlib import Path
 
     from medgan.errors import MissingFileError
+    from medgan.pacs import is_pacs_url, pacs_staging
 
-    if not Path(args.input).exists():  # answer at once, before paying for importing torch
+    if not is_pacs_url(args.input) and not Path(args.input).exists():  # answer before importing torch
         raise MissingFileError(f"input '{args.input}' does not exist")
     import numpy as np
 
     from medgan.io import output_format, read_volume, write_volume
     from medgan.io.atomic import check_writable
 
-    fmt = output_format(args.output, args.format)  # fail on a contradictory --format before reading
-    check_writable(Path(args.output))
-    volume = read_volume(args.input, series_uid=args.series_uid, nan_fill=args.nan_fill)
-    out = write_volume(volume, args.output, fmt, overwrite=args.overwrite, description=args.description)
+    # an archive URL is a temporary local folder here: downloaded first, the DICOM output uploaded after
+    with pacs_staging(args.input, args.output, args.format or "same", args.calling_aet) as stage:
+        # fail on a contradictory --format before reading
+        fmt = output_format(stage.output, None if stage.format == "same" else stage.format)
+        check_writable(Path(stage.output))
+        volume = read_volume(stage.input, series_uid=args.series_uid, nan_fill=args.nan_fill)
+        out = write_volume(volume, stage.output, fmt, overwrite=args.overwrite, description=args.description)
+        out = stage.finish([out])[0]
     spacing = np.linalg.norm(volume.affine.numpy()[:3, :3], axis=0)
     print(
         f"wrote {out} ({fmt}): {tuple(volume.shape[1:])} voxels, spacing "

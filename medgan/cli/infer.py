@@ -38,10 +38,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="model package folder (model.safetensors + medgan.yaml), a .ckpt, or an .onnx from "
                         "medgan-export (with --backend onnx)")
     p.add_argument("--input", required=True,
-                   help="one scan (DICOM series folder or file, .nii/.nii.gz, .nrrd, .mha) or a folder of scans")
+                   help="one scan (DICOM series folder or file, .nii/.nii.gz, .nrrd, .mha) or a folder of scans; or "
+                        "a series in an archive: dicomweb[s]://host:port/prefix/studies/UID/series/UID or "
+                        "dimse://AET@host:port/studies/UID/series/UID")
     p.add_argument("--output", required=True,
                    help="output file / DICOM series folder for one scan; the output folder for a folder of "
-                        "scans (one output per case, named after it). Never inside the input folder")
+                        "scans (one output per case, named after it). Never inside the input folder. An archive "
+                        "(dicomweb[s]://host:port/prefix or dimse://AET@host:port) stores the derived series in "
+                        "the source study")
     p.add_argument("--format", default="same", choices=["same", *FORMATS],
                    help="output format; 'same' keeps the input's (a DICOM series in gives a derived DICOM "
                         "series of the same study out). Default: same")
@@ -60,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="SeriesInstanceUID to use when a DICOM folder holds several series")
     p.add_argument("--nan-fill", type=float, default=None, metavar="HU",
                    help="replace NaN/Inf voxels of an input with this HU (default: refuse such inputs)")
+    p.add_argument("--calling-aet", default=None,
+                   help="our AE title for dimse:// URLs (default: $MEDGAN_AET, else MEDGAN)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -74,7 +80,7 @@ def _body(argv: Sequence[str] | None) -> int:
                             progress=not args.no_progress, series_uid=args.series_uid, nan_fill=args.nan_fill,
                             device=args.device, batch_size=args.batch_size,
                             overlap=args.overlap, blend=args.blend, roi_size=args.roi_size,
-                            backend=args.backend, slab_slices=args.slab_slices)
+                            backend=args.backend, slab_slices=args.slab_slices, calling_aet=args.calling_aet)
     for path in written:
         print(f"wrote {path}")
     return 0

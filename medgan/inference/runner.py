@@ -153,7 +153,7 @@ def run_jobs(predictor, jobs: Sequence[Job], overwrite: bool = False, progress: 
 
 def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, format: str = "same",
                   overwrite: bool = False, progress: bool = True, series_uid: str | None = None,
-                  nan_fill: float | None = None, **predictor_kw) -> list[Path]:
+                  nan_fill: float | None = None, calling_aet: str | None = None, **predictor_kw) -> list[Path]:
     """What ``medgan-infer`` does, from Python: plan and check every output, then predict and write.
 
     Args:
@@ -162,15 +162,20 @@ def run_inference(model, input: str | os.PathLike, output: str | os.PathLike, fo
         progress: tqdm bars over cases and slices.
         series_uid: the SeriesInstanceUID to read from DICOM folders that hold several series.
         nan_fill: HU for NaN/Inf voxels of an input; ``None`` refuses such inputs.
+        calling_aet: our AE title for ``dimse://`` input/output URLs (see :mod:`medgan.pacs`).
         **predictor_kw: ``device``, ``batch_size``, ``overlap``, ``blend``, ``roi_size``, ``backend``,
             ``slab_slices`` of :class:`~medgan.inference.Predictor`.
 
     Returns:
-        The written outputs. Nothing is written when a check fails (the model is loaded after the checks).
+        The written outputs (archive URLs for a ``dicomweb://``/``dimse://`` output). Nothing is written when a
+        check fails (the model is loaded after the checks).
     """
     from medgan.inference.predictor import Predictor
+    from medgan.pacs import pacs_staging
 
-    jobs = plan_jobs(input, output, format, overwrite)
-    predictor = Predictor(model, progress=progress, **predictor_kw)
-    return run_jobs(predictor, jobs, overwrite=overwrite, progress=progress, series_uid=series_uid,
-                    nan_fill=nan_fill)
+    # an archive URL in or out is a temporary local folder here: downloaded first, uploaded after the run
+    with pacs_staging(input, output, format, calling_aet) as stage:
+        jobs = plan_jobs(stage.input, stage.output, stage.format, overwrite)
+        predictor = Predictor(model, progress=progress, **predictor_kw)
+        return stage.finish(run_jobs(predictor, jobs, overwrite=overwrite, progress=progress,
+                                     series_uid=series_uid, nan_fill=nan_fill))
