@@ -22,6 +22,10 @@ from medgan.transforms.intensity import HUNormalizer
 BLEND_MODES = ("gaussian", "constant")
 
 
+class _WindowMismatch(Exception):
+    """The net did not map a window of unverified size to ``roi · scales``: find its size multiple."""
+
+
 def round_up(n: int, multiple: int) -> int:
     """Smallest multiple of ``multiple`` that is >= ``n``."""
     return -(-n // multiple) * multiple
@@ -73,9 +77,10 @@ class SlabInferer:
         context_slices: neighbours on each side for ``"2.5d"``.
         scales: the net's factor per spatial axis (2 entries for 2D nets, 3 for 3D).
         multiple: every window side is a multiple of this (the net's stride product); ``None`` = unknown:
-            the first window shape is tried once on a zero input and used as is when the net maps it to
-            ``roi · scales``, otherwise ``probe()`` is called for the multiple (probing every candidate
-            costs several forward passes of a large net, trying the real shape costs one).
+            the real windows are run as they are and their outputs checked; when the net does not map
+            them to ``roi · scales`` (or fails on them), ``probe()`` is called for the multiple and the
+            slab is run again (probing every candidate costs several forward passes of a large net;
+            checking the real windows costs nothing extra when they fit).
         probe: returns the net's size multiple; needed when ``multiple`` is ``None``.
         fixed_roi: the net takes exactly ``roi_size`` (dense layers, e.g. an MLP autoencoder or a VAE):
             windows are never resized; smaller images are padded up to it.
@@ -139,24 +144,31 @@ class SlabInferer:
     def in_channels(self) -> int:
         return 2 * self.context + 1
 
-    def _fits(self, roi: tuple[int, ...]) -> bool:
-        """Whether the net maps a ``roi``-sized zero window to ``roi · scales`` (one forward pass)."""
-        try:
-            y = self.network(torch.zeros((1, self.in_channels) + roi))
-        except (RuntimeError, ValueError):
-            return False
-        return tuple(y.shape[2:]) == tuple(r * s for r, s in zip(roi, self.scales))
+    def _checked(self, roi: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The network, checking that it maps each ``roi`` window to ``roi · scales`` (not yet known to fit).
+
+        The first real batch is the test: a separate trial forward on zeros would double the work of a
+        one-slice file. A mismatch or a shape error raises :class:`_WindowMismatch`.
+        """
+        want = tuple(r * s for r, s in zip(roi, self.scales))
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            try:
+                y = self.network(x)
+            except (RuntimeError, ValueError) as err:
+                raise _WindowMismatch from err
+            if tuple(y.shape[2:]) != want:
+                raise _WindowMismatch
+            return y
+
+        return run
 
     def _roi(self, image_shape: Sequence[int]) -> tuple[int, ...]:
         if self.fixed_roi:
             return self.roi_size  # type: ignore[return-value]
         if self.multiple is None:
             shape = tuple(int(n) for n in image_shape)
-            roi = shape if self.roi_size is None else tuple(min(r, n) for r, n in zip(self.roi_size, shape))
-            if roi in self._fitting or self._fits(roi):
-                self._fitting.add(roi)
-                return roi
-            self.multiple = int(self.probe())  # type: ignore[misc]
+            return shape if self.roi_size is None else tuple(min(r, n) for r, n in zip(self.roi_size, shape))
         full = [round_up(n, self.multiple) for n in image_shape]
         if self.roi_size is None:
             return tuple(full)
@@ -169,13 +181,22 @@ class SlabInferer:
             if roi not in self._weights:
                 self._weights[roi] = gaussian_weights(roi)
             weights = self._weights[roi]
+        unverified = self.multiple is None and not self.fixed_roi and roi not in self._fitting
+        network = self._checked(roi) if unverified else self.network
         # inference_mode, not only no_grad: no version counters or view tracking on any tensor of the
         # windows (MONAI's in-place blending then runs on inference tensors, which is allowed inside)
-        with torch.inference_mode():
-            return sliding_window_inference(
-                x, roi, self.batch_size, self.network, overlap=self.overlap,
-                mode=self.blend, padding_mode="replicate", roi_weight_map=weights,
-            )
+        try:
+            with torch.inference_mode():
+                y = sliding_window_inference(
+                    x, roi, self.batch_size, network, overlap=self.overlap,
+                    mode=self.blend, padding_mode="replicate", roi_weight_map=weights,
+                )
+        except _WindowMismatch:
+            self.multiple = int(self.probe())  # type: ignore[misc]
+            return self._windows(x)
+        if unverified:
+            self._fitting.add(roi)
+        return y
 
     def output_shape(self, shape: Sequence[int]) -> tuple[int, int, int]:
         """``(X, Y, Z)`` of the result for an input of spatial ``shape``."""

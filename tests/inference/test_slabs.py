@@ -63,3 +63,24 @@ def test_bad_arguments_name_the_parameter():
         SlabInferer(lambda x: x, HUNormalizer(), overlap=1.0)
     with pytest.raises(ConfigError, match="roi_size"):
         SlabInferer(lambda x: x, HUNormalizer(), roi_size=(8, 8, 8))
+
+
+def test_unknown_multiple_costs_no_extra_forward_when_the_windows_fit_and_probes_when_not():
+    calls = []
+
+    def strided(x):  # like a 2-level U-Net: sides must be even
+        calls.append(tuple(x.shape))
+        if x.shape[-1] % 2 or x.shape[-2] % 2:
+            raise RuntimeError("odd size")
+        return x
+
+    probes = []
+    inferer = SlabInferer(strided, HUNormalizer(), multiple=None, probe=lambda: probes.append(1) or 2,
+                          batch_size=8)
+    hu = torch.linspace(-1000, 1000, 8 * 6 * 3).reshape(8, 6, 3)
+    torch.testing.assert_close(inferer(hu), hu, atol=0.05, rtol=0)
+    assert calls == [(3, 1, 8, 6)] and not probes  # one forward, on the real slices
+    calls.clear()
+    odd = torch.zeros(7, 6, 2)
+    assert SlabInferer(strided, HUNormalizer(), multiple=None, probe=lambda: 2)(odd).shape == (7, 6, 2)
+    assert calls[0] == (2, 1, 7, 6) and calls[-1] == (2, 1, 8, 6)  # failed as is, padded to the multiple
