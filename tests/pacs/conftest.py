@@ -15,6 +15,8 @@ import requests
 
 DICOMWEB_PLUGINS = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",)
 ORTHANC_AET = "ORTHANC"
+#: The test server's only HTTP user (made up for the test; never a real credential).
+USER, PASSWORD = "medgan-test", "pw-for-tests-only"
 
 
 @dataclass
@@ -27,14 +29,14 @@ class Orthanc:
         return f"http://127.0.0.1:{self.http_port}"
 
     def get(self, path: str):
-        response = requests.get(self.rest + path, timeout=30)
+        response = requests.get(self.rest + path, auth=(USER, PASSWORD), timeout=30)
         response.raise_for_status()
         return response.json()
 
     def series_tags(self, series_uid: str) -> list[dict]:
         """The main DICOM tags of every instance of a series, as Orthanc indexed them."""
         found = requests.post(self.rest + "/tools/find", json={"Level": "Series", "Query": {
-            "SeriesInstanceUID": series_uid}}, timeout=30).json()
+            "SeriesInstanceUID": series_uid}}, auth=(USER, PASSWORD), timeout=30).json()
         if not found:
             return []
         instances = self.get(f"/series/{found[0]}/instances")
@@ -60,7 +62,8 @@ def _plugin() -> str | None:
 
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory) -> Orthanc:
-    """Orthanc on 127.0.0.1 with DICOMweb at /dicom-web and C-GET/C-STORE open to any AE title."""
+    """Orthanc on 127.0.0.1 with DICOMweb at /dicom-web behind HTTP basic auth (:data:`USER`), and C-GET /
+    C-STORE open to any calling AE title."""
     exe = shutil.which("Orthanc")
     if exe is None:
         pytest.skip("Orthanc is not installed (Debian: apt-get install orthanc orthanc-dicomweb; make sysdeps)")
@@ -72,7 +75,8 @@ def orthanc(tmp_path_factory) -> Orthanc:
     config = {
         "Name": "medgan-test", "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"),
         "HttpPort": server.http_port, "DicomPort": server.dicom_port, "DicomAet": ORTHANC_AET,
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "HttpServerEnabled": True,
+        "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
+        "RegisteredUsers": {USER: PASSWORD}, "HttpServerEnabled": True,
         "DicomServerEnabled": True, "DicomCheckCalledAet": True, "DicomAlwaysAllowGet": True,
         "DicomAlwaysAllowStore": True, "UnknownSopClassAccepted": False,
         "Plugins": [plugin], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
@@ -84,7 +88,7 @@ def orthanc(tmp_path_factory) -> Orthanc:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(server.rest + "/system", timeout=2).ok:
+                if requests.get(server.rest + "/system", auth=(USER, PASSWORD), timeout=2).ok:
                     break
             except requests.ConnectionError:
                 pass
@@ -100,3 +104,10 @@ def orthanc(tmp_path_factory) -> Orthanc:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(autouse=True)
+def pacs_credentials(monkeypatch):
+    """The medgan side logs in as the test user through the environment, as a user would."""
+    monkeypatch.setenv("MEDGAN_PACS_USER", USER)
+    monkeypatch.setenv("MEDGAN_PACS_PASSWORD", PASSWORD)

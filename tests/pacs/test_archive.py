@@ -13,7 +13,7 @@ from medgan.cli.infer import main as infer_main
 from medgan.pacs import parse_url
 from tests.dicom_fixtures import load_chest, write_dicom_series
 from tests.inference.test_cli_infer import _package
-from tests.pacs.conftest import ORTHANC_AET, _free_port
+from tests.pacs.conftest import ORTHANC_AET, PASSWORD, USER, _free_port
 
 CROP = (slice(20, 84), slice(24, 72), slice(12, 17))  # 64 x 48 x 5 voxels of the chest CT
 
@@ -31,7 +31,8 @@ def source(orthanc, tmp_path):
     """A chest CT series uploaded through Orthanc's REST API (not through the code under test)."""
     files = write_dicom_series(load_chest(CROP), tmp_path / "src")
     for path in files:
-        requests.post(orthanc.rest + "/instances", data=path.read_bytes(), timeout=30).raise_for_status()
+        requests.post(orthanc.rest + "/instances", data=path.read_bytes(), auth=(USER, PASSWORD),
+                      timeout=30).raise_for_status()
     return [pydicom.dcmread(p) for p in files]
 
 
@@ -43,8 +44,9 @@ def _check_derived(orthanc, source: list[pydicom.Dataset]) -> None:
                       if orthanc.get(f"/series/{s}")["MainDicomTags"]["SeriesInstanceUID"] != src.SeriesInstanceUID)
     instances = orthanc.get(f"/series/{derived_id}/instances")
     assert len(instances) == len(source)
-    derived = [pydicom.dcmread(io.BytesIO(requests.get(f"{orthanc.rest}/instances/{i['ID']}/file", timeout=30)
-                                          .content)) for i in instances]
+    derived = [pydicom.dcmread(io.BytesIO(requests.get(f"{orthanc.rest}/instances/{i['ID']}/file",
+                                                       auth=(USER, PASSWORD), timeout=30).content))
+               for i in instances]
     assert {d.SOPInstanceUID for d in derived}.isdisjoint({s.SOPInstanceUID for s in source})
     assert {d.SeriesInstanceUID for d in derived} != {src.SeriesInstanceUID}
     assert len({d.SeriesInstanceUID for d in derived}) == 1
@@ -65,7 +67,8 @@ def _check_derived(orthanc, source: list[pydicom.Dataset]) -> None:
 
 def _orthanc_id(orthanc, level: str, uid: str) -> str:
     key = {"Study": "StudyInstanceUID", "Series": "SeriesInstanceUID"}[level]
-    found = requests.post(orthanc.rest + "/tools/find", json={"Level": level, "Query": {key: uid}}, timeout=30)
+    found = requests.post(orthanc.rest + "/tools/find", json={"Level": level, "Query": {key: uid}},
+                          auth=(USER, PASSWORD), timeout=30)
     return found.json()[0]
 
 
@@ -104,9 +107,25 @@ def _one_line_error(capsys) -> str:
     return err
 
 
-def test_errors_are_one_line_exit_2(orthanc, source, identity_model, capsys, monkeypatch, tmp_path):
-    monkeypatch.setenv("MEDGAN_PACS_USER", "alice")
-    monkeypatch.setenv("MEDGAN_PACS_PASSWORD", "s3cret-pw")
+def test_credentials_from_netrc_and_a_wrong_password(orthanc, source, identity_model, capsys, monkeypatch,
+                                                     tmp_path):
+    study, series = source[0].StudyInstanceUID, source[0].SeriesInstanceUID
+    src = f"dicomweb://127.0.0.1:{orthanc.http_port}/dicom-web/studies/{study}/series/{series}"
+    monkeypatch.setenv("MEDGAN_PACS_PASSWORD", "s3cret-wrong")
+    assert _infer(identity_model, src, str(tmp_path / "a.nii.gz")) == 2
+    err = _one_line_error(capsys)
+    assert "not authorised" in err and "s3cret-wrong" not in err
+    monkeypatch.delenv("MEDGAN_PACS_USER")
+    monkeypatch.delenv("MEDGAN_PACS_PASSWORD")
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))  # what ~/.netrc is for requests, without touching the real home
+    assert _infer(identity_model, src, str(tmp_path / "b.nii.gz")) == 0
+    assert PASSWORD not in capsys.readouterr().out
+
+
+def test_errors_are_one_line_exit_2(orthanc, source, identity_model, capsys, tmp_path):
     study, series = source[0].StudyInstanceUID, source[0].SeriesInstanceUID
     dead = _free_port()  # nothing listens there
     web = f"dicomweb://127.0.0.1:{orthanc.http_port}/dicom-web"
@@ -125,7 +144,7 @@ def test_errors_are_one_line_exit_2(orthanc, source, identity_model, capsys, mon
         assert _infer(identity_model, url, out) == 2, url
         err = _one_line_error(capsys)
         assert expected in err, err
-        assert "s3cret-pw" not in err and "hunter2" not in err
+        assert PASSWORD not in err and "hunter2" not in err
     assert _infer(identity_model, f"{web}/studies/{study}/series/{series}", f"{web}/studies/{study}/series/1") == 2
     assert "source study" in _one_line_error(capsys)
     assert not (tmp_path / "o.nii.gz").exists()
