@@ -190,6 +190,9 @@ def prepare_run_dir(cfg: ExperimentConfig, resume: bool, overwrite: bool) -> Pat
     if resume:
         if not last.is_file():
             raise MissingFileError(f"--resume: no checkpoint to resume at {last} (run.dir={run})")
+        if rank_zero_only.rank == 0:  # what a save killed mid-way left beside the checkpoints
+            for stale in (run / "checkpoints").glob(".*.medgan-tmp"):
+                shutil.rmtree(stale, ignore_errors=True)
         return last
     if rank_zero_only.rank != 0:  # DDP children start after rank 0 created the folder
         return None

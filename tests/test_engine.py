@@ -150,6 +150,13 @@ def test_kill_9_during_a_checkpoint_save_leaves_the_previous_one_loadable(tmp_pa
     proc = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(path)], cwd=ROOT, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(1000))
+    # --resume clears what the killed save left beside it
+    from medgan.engine import prepare_run_dir
+
+    assert list(path.parent.glob(".*.medgan-tmp"))
+    cfg = load_config(ROOT / "configs" / "ldct_redcnn.yaml", [f"run.dir={tmp_path}"])
+    assert prepare_run_dir(cfg, resume=True, overwrite=False) == path
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
 
 
 @pytest.mark.slow
