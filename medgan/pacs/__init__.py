@@ -154,6 +154,32 @@ def dicom_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_dicom_file(p))
 
 
+def stable_uids(files: Sequence[Path]) -> None:
+    """Give a written series UIDs that follow from its content: the SeriesInstanceUID from the study and every
+    slice's position and pixels, each SOPInstanceUID from the series UID and the InstanceNumber.
+
+    The writer's UIDs are random, so a re-run after a broken upload would start a second series beside the
+    half-stored one. With content-derived UIDs the same result maps to the same series and instances, and
+    the upload sends only what the archive lacks; a different result (another model) is a different series.
+    """
+    import hashlib
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    datasets = sorted(((p, pydicom.dcmread(p)) for p in files), key=lambda item: int(item[1].InstanceNumber))
+    digest = hashlib.sha256()
+    for _, ds in datasets:
+        digest.update(f"{ds.StudyInstanceUID}|{ds.InstanceNumber}|{list(ds.ImagePositionPatient)}|".encode())
+        digest.update(ds.PixelData)
+    series = generate_uid(entropy_srcs=["medgan-derived-series", digest.hexdigest()])
+    for path, ds in datasets:
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(
+            entropy_srcs=[series, str(ds.InstanceNumber)])
+        ds.save_as(path, enforce_file_format=True)
+
+
 class Staging:
     """Local stand-ins for archive URLs, from :func:`pacs_staging`."""
 
@@ -166,7 +192,12 @@ class Staging:
         """Upload what was written when the output is an archive; returns the archive URLs (else ``written``)."""
         if self._out_url is None:
             return list(written)
-        return [upload_series(self._out_url, dicom_files(path), self._aet) for path in written]
+        stored = []
+        for path in written:
+            files = dicom_files(path)
+            stable_uids(files)
+            stored.append(upload_series(self._out_url, files, self._aet))
+        return stored
 
 
 @contextmanager

@@ -166,3 +166,23 @@ def test_convert_between_archives(orthanc, source, capsys):
     _check_derived(orthanc, source)
     assert convert_main([src, "dimse://x"]) == 2
     assert "host:port" in _one_line_error(capsys)
+
+
+def test_rerun_after_a_partial_store_completes_the_same_series(orthanc, source, identity_model, capsys):
+    base = f"dicomweb://127.0.0.1:{orthanc.http_port}/dicom-web"
+    src = f"{base}/studies/{source[0].StudyInstanceUID}/series/{source[0].SeriesInstanceUID}"
+    assert _infer(identity_model, src, base) == 0, capsys.readouterr().err
+    first = capsys.readouterr().out
+    study = orthanc.get(f"/studies/{_orthanc_id(orthanc, 'Study', source[0].StudyInstanceUID)}")
+    derived = next(s for s in study["Series"] if orthanc.get(f"/series/{s}")["MainDicomTags"]["SeriesInstanceUID"]
+                   != source[0].SeriesInstanceUID)
+    instances = orthanc.get(f"/series/{derived}/instances")
+    for item in instances[:2]:  # what a broken upload leaves: part of the series
+        requests.delete(f"{orthanc.rest}/instances/{item['ID']}", auth=(USER, PASSWORD),
+                        timeout=30).raise_for_status()
+    assert len(orthanc.get(f"/series/{derived}/instances")) == len(source) - 2
+    assert _infer(identity_model, src, base) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out == first  # the same series URL
+    _check_derived(orthanc, source)  # still two series in the study, the derived one complete
+    again = orthanc.get(f"/series/{derived}/instances")
+    assert {i["ID"] for i in instances[2:]} <= {i["ID"] for i in again}  # the same instances, not a second copy
