@@ -34,6 +34,7 @@ TINY = {
     "ldct_dae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "data.patch_size=[32,32]"],
     "sr_srgan": ["nets.generator.channels=4", "nets.generator.num_blocks=1", *D4, "nets.discriminator.dense_units=8",
                  "data.patch_size=[16,16]", "data.batch_size=1", "recipe.pretrain_steps=1"],
+    "anomaly": ["nets.generator.channels=[4,8]", "data.patch_size=[32,32]", "data.batch_size=2"],
     "anomaly_ae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "data.patch_size=[32,32]",
                    "data.batch_size=2"],
     "anomaly_vae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "nets.generator.latent_size=8",
