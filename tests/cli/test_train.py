@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -121,10 +120,10 @@ def test_missing_config_and_print_config(tmp_path, capsys):
 
 
 def test_help_is_instant_and_does_not_import_torch():
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", "import sys; from medgan.cli.train import main; "
-                           "code = main(['--help']); assert 'torch' not in sys.modules; sys.exit(code)"],
+    # measured by what it imports, not by wall time (a loaded machine would make a timer flaky)
+    heavy = ["torch", "lightning", "monai", "SimpleITK", "pydicom"]
+    proc = subprocess.run([sys.executable, "-c", "import sys; from medgan.cli.train import main; code = main(['--help']); "
+                           f"loaded = [m for m in {heavy!r} if m in sys.modules]; assert not loaded, loaded; sys.exit(code)"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "--resume" in proc.stdout and "key.sub=value" in proc.stdout
-    assert time.perf_counter() - start < 5
