@@ -95,7 +95,11 @@ def test_ldct_dataset_feeds_the_datamodule(ldct_dataset):
     assert (
         0.0005 < (batch["source"] - batch["target"]).std() < 0.2
     )  # noisy pair, not identical, not unrelated
-    assert len(dm.val_dataloader()) == 2 * len(load_layout(out).paired("val"))
+    # validation scores whole cases through the inferer: one item per case, its central val_max_slices slices
+    val_cases = load_layout(out).paired("val")
+    assert len(dm.val_dataloader()) == len(val_cases)
+    val_batch = next(iter(dm.val_dataloader()))
+    assert val_batch["source_hu"].shape[-1] == 2
 
 
 def test_prints_the_training_override(tmp_path, ct_chest_path, capsys):
