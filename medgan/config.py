@@ -192,6 +192,21 @@ class SchedulerConfig(_Section):
     step_size: int = Field(1000, ge=1, description="step: decay every step_size steps")
     gamma: float = Field(0.5, gt=0, description="step: multiplier")
 
+    def check_has_a_length(self, trainer: TrainerConfig) -> None:
+        """Refuse a decaying schedule whose length nothing fixes: with only ``trainer.max_time`` set, the
+        number of steps is unknown until the clock runs out.
+
+        Raises:
+            ConfigError: ``type`` is ``linear_decay`` or ``cosine``, ``total_steps`` is unset and the trainer
+                ends by time alone.
+        """
+        by_time_only = trainer.max_steps <= 0 and trainer.max_epochs is None and trainer.max_time is not None
+        if self.type in ("linear_decay", "cosine") and self.total_steps is None and by_time_only:
+            raise ConfigError(
+                f"scheduler.type={self.type} decays over a known number of steps, but only trainer.max_time "
+                "ends this run: set trainer.max_steps or scheduler.total_steps"
+            )
+
 
 Precision = Literal["32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true"]
 

@@ -233,6 +233,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False,
     # everything that can refuse the run (config, nets, data) is checked before run.dir is touched, so a
     # run that fails before its first step leaves nothing behind
     cfg.trainer.check_has_an_end()
+    cfg.scheduler.check_has_a_length(cfg.trainer)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     recipe = build_recipe(cfg)
     if datamodule is None:

@@ -186,3 +186,17 @@ def test_the_schema_does_not_import_the_recipes():
             "assert 'medgan.recipes.params' in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr[-1500:]
+
+
+@pytest.mark.parametrize("kind", ["linear_decay", "cosine"])
+def test_a_decaying_schedule_needs_a_length_when_only_time_ends_the_run(kind):
+    cfg = load_config("configs/ldct_redcnn.yaml", ["trainer.max_steps=-1", "trainer.max_time=00:00:14:00",
+                                                   f"scheduler.type={kind}"])
+    with pytest.raises(ConfigError, match="set trainer.max_steps or scheduler.total_steps"):
+        cfg.scheduler.check_has_a_length(cfg.trainer)
+    fixed = load_config("configs/ldct_redcnn.yaml", ["trainer.max_steps=-1", "trainer.max_time=00:00:14:00",
+                                                     f"scheduler.type={kind}", "scheduler.total_steps=500"])
+    fixed.scheduler.check_has_a_length(fixed.trainer)  # a fixed length is enough
+    constant = load_config("configs/ldct_redcnn.yaml", ["trainer.max_steps=-1", "trainer.max_time=00:00:14:00",
+                                                        "scheduler.type=constant"])
+    constant.scheduler.check_has_a_length(constant.trainer)
