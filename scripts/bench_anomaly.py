@@ -10,7 +10,8 @@ Methods: ``intensity`` (negative log density of locally averaged HU among the ca
 ``ae`` / ``vae`` (configs/anomaly_ae.yaml, anomaly_vae.yaml: |scan - reconstruction|), ``restorer``
 (configs/anomaly.yaml: |scan - restoration|), ``restorer/tissue`` (that residual divided by the residual
 expected for the tissue on the calibration slab), ``restorer/tissue+intensity`` (sum of both maps'
-``-log10`` exceedance rates on the calibration slab).
+``-log10`` exceedance rates on the calibration slab), and the same two for a net-free restoration
+(``median/...``: the in-plane median over a 12 mm disc, :class:`medgan.anomaly.intensity.LocalMedianRestoration`).
 
 Metrics, inside the body, pooled over draws: voxel AUROC, AUPRC (chance = lesion fraction), best Dice (best
 threshold), Dice at the threshold calibrated at ``--fpr`` on the calibration slab, slice AUROC (axial
@@ -91,7 +92,12 @@ def main() -> None:
     import slicerio
 
     from medgan.anomaly import AnomalyMapper, body_mask
-    from medgan.anomaly.intensity import IntensityOutlier, TailCalibrator, TissueErrorNormaliser
+    from medgan.anomaly.intensity import (
+        IntensityOutlier,
+        LocalMedianRestoration,
+        TailCalibrator,
+        TissueErrorNormaliser,
+    )
     from medgan.io import read_volume, write_volume
     from medgan.transforms.lesions import RandSyntheticLesions
 
@@ -119,6 +125,13 @@ def main() -> None:
     tissue, tail_r, tail_i = TissueErrorNormaliser(), TailCalibrator(), TailCalibrator()
     cal_maps = {"intensity": intensity(cal_vol, cal_body)[0].numpy()}
     tail_i.add(cal_maps["intensity"], cal_body)
+    median, median_tissue, tail_m = LocalMedianRestoration(), TissueErrorNormaliser(), TailCalibrator()
+    residual, restored = median(cal_vol, cal_body)
+    median_tissue.add(residual, restored, cal_body)
+    cal_maps["median/tissue"] = median_tissue(residual, restored)[0].numpy()
+    tail_m.add(cal_maps["median/tissue"], cal_body)
+    cal_maps["median/tissue+intensity"] = (tail_m(cal_maps["median/tissue"], cal_body)
+                                           + tail_i(cal_maps["intensity"], cal_body))[0].numpy()
     for name, mapper in mappers.items():
         res = mapper(cal_vol)
         cal_maps[name] = res.map[0].numpy()
@@ -135,6 +148,13 @@ def main() -> None:
         t0 = time.perf_counter()
         maps["intensity"] = intensity(volume, test_body)[0].numpy()
         secs["intensity"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        maps["median/tissue"] = median_tissue(*median(volume, test_body))[0].numpy()
+        secs["median/tissue"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        maps["median/tissue+intensity"] = (tail_m(maps["median/tissue"], test_body)
+                                           + tail_i(maps["intensity"], test_body))[0].numpy()
+        secs["median/tissue+intensity"] = secs["median/tissue"] + secs["intensity"] + time.perf_counter() - t0
         for name, mapper in mappers.items():
             t0 = time.perf_counter()
             res = mapper(volume)

@@ -151,3 +151,32 @@ class TailCalibrator:
         if body is not None:
             out = np.where(_np3(body).astype(bool), out, 0.0)
         return torch.from_numpy(out.astype(np.float32))[None]
+
+
+class LocalMedianRestoration:
+    """A net-free restoration: each voxel's in-plane median over a disc of ``radius_mm``.
+
+    A lesion smaller than about half the disc is replaced by the tissue around it, so ``|scan - median|``
+    (smoothed by ``sigma_mm``, 0 outside the body) is a residual map like a net's; divided by
+    :class:`TissueErrorNormaliser` it is a strong, training-free reference for learnt restorations.
+    """
+
+    def __init__(self, radius_mm: float = 12.0, sigma_mm: float = 1.0) -> None:
+        if not radius_mm > 0:
+            raise InputError(f"radius_mm: got {radius_mm}; must be > 0")
+        self.radius_mm, self.sigma_mm = float(radius_mm), float(sigma_mm)
+
+    def __call__(self, volume: torch.Tensor, body: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(residual, restoration)``, both ``(1, X, Y, Z)`` float32 HU."""
+        from scipy.ndimage import median_filter
+
+        affine = getattr(volume, "affine", torch.eye(4))
+        spacing = np.linalg.norm(np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)[:3, :3], axis=0)
+        rx, ry = (max(1, int(round(self.radius_mm / s))) for s in spacing[:2])
+        gx, gy = np.ogrid[-rx:rx + 1, -ry:ry + 1]
+        disc = ((gx / rx) ** 2 + (gy / ry) ** 2 <= 1.0)[:, :, None]
+        hu = _np3(volume).astype(np.float32)
+        restored = median_filter(hu, footprint=disc, mode="nearest")
+        residual = smooth_mm(torch.from_numpy(np.abs(hu - restored))[None], affine, self.sigma_mm)
+        residual = residual * torch.from_numpy(_np3(body).astype(bool))[None]
+        return residual, torch.from_numpy(restored)[None]

@@ -30,7 +30,7 @@ def _window(text: str) -> tuple[float, float]:
 
 def _add_runtime(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="AE/VAE model package folder (recipe dae or vae, e.g. from configs/anomaly_ae.yaml) or .ckpt")
+                   help="model package folder (recipe dae or vae, e.g. from configs/anomaly.yaml) or .ckpt")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default: 4)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
