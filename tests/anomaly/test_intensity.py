@@ -72,3 +72,14 @@ def test_restorer_corrupts_only_while_training():
     assert torch.equal(net(x), x[:, 1:2])  # zero-initialised tail: an untrained net restores nothing
     with pytest.raises(ConfigError):
         build_net({"type": "anomaly_restorer", "blob_px": [0, 4]})
+
+
+def test_recommended_config_takes_a_wall_time_budget():
+    from pathlib import Path
+
+    from medgan.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs" / "anomaly.yaml", ["data.root=datasets/normal", "trainer.max_time=00:00:01:00"])
+    assert cfg.trainer.max_time_seconds() == 60
+    assert cfg.nets.generator["type"] == "anomaly_restorer" and cfg.data.input_mode == "2.5d"
