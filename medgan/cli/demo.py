@@ -70,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", default="demo_out", help="folder for everything the demo writes (default demo_out)")
     p.add_argument("--input", default=None, help="a full-dose CT scan to use instead of the embedded chest CT")
-    # ~3.5 min on two free CPU cores; the CycleGAN only starts to clean the image in the lr-decay half
-    p.add_argument("--steps", type=int, default=3000, help="CycleGAN training iterations (default 3000)")
+    # 600: the length measured in docs/training.md ("paired or unpaired?"); the first sixth trains D alone
+    p.add_argument("--steps", type=int, default=600, help="CycleGAN training iterations (default 600)")
     p.add_argument("--supervised-steps", type=int, default=400,
                    help="training iterations of the supervised denoiser shown beside it (default 400)")
     # 10% is the chest dose of the TCIA LDCT data (ldct-benchmark); 25% there is for abdomen and head
