@@ -7,7 +7,8 @@ their distribution as the "global noise level"):
 
 - :func:`estimate_noise_hu`: the standard deviation in ``15 x 15`` pixel windows (a least-squares plane
   is removed from each window first, so a smooth intensity gradient is not counted as noise), kept where
-  the window's mean is soft tissue (-100 to 200 HU) and the window is not a constant plateau (sd < 0.5 HU:
+  the window's mean is soft tissue (-100 to 200 HU), no pixel of it is lung, air or bone (outside -400 to
+  500 HU: an edge window) and the window is not a constant plateau (sd < 0.5 HU:
   lossy compression, quantisation, synthetic fills, which hold no noise measurement). The estimate is the
   *mode* of those windows' sds, computed as the median of the shortest interval that holds a third of
   them: edges and texture only add windows with larger sds, which the mode ignores, and on pure noise
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 SOFT_TISSUE_HU = (-100.0, 200.0)  # window means counted as soft tissue (fat edge to enhanced organs)
 PLATEAU_HU = 0.5  # a window with a smaller sd is a constant plateau, not a noise measurement
+EDGE_HU = (-400.0, 500.0)  # a window holding a pixel outside this range touches lung, air or bone
 WINDOW = 15
 MIN_WINDOWS = 8
 
@@ -86,9 +88,19 @@ def homogeneous_windows(
     stride: int | None = None,
     hu_range: tuple[float, float] = SOFT_TISSUE_HU,
 ) -> torch.Tensor:
-    """Boolean ``(N, h, w)`` mask of the windows of ``reference`` (HU) that are soft tissue and not plateaus."""
-    mean, sd = window_stats(_as_slices(reference), window, stride)
-    return (mean >= hu_range[0]) & (mean <= hu_range[1]) & (sd >= PLATEAU_HU)
+    """Boolean ``(N, h, w)`` mask of the windows of ``reference`` (HU) that are soft tissue and not plateaus.
+
+    A window must also hold no lung or air pixel (< -400 HU) and no bone (> 500 HU): a window whose *mean*
+    is soft tissue can straddle a lung or bone edge, and on slices through the lungs such edge windows
+    outnumber the homogeneous ones (the chest CT's upper slabs read 160-260 HU of "noise" instead of ~20).
+    """
+    ref = _as_slices(reference)
+    mean, sd = window_stats(ref, window, stride)
+    stride = stride or max(1, window // 3)
+    highest = F.max_pool2d(ref[:, None], window, stride)[:, 0]
+    lowest = -F.max_pool2d(-ref[:, None], window, stride)[:, 0]
+    return ((mean >= hu_range[0]) & (mean <= hu_range[1]) & (sd >= PLATEAU_HU)
+            & (lowest > EDGE_HU[0]) & (highest < EDGE_HU[1]))
 
 
 def estimate_noise_hu(
