@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 D64 = {"type": "patchgan", "channels": 64, "n_layers": 3}
-#: reference sizes: the settings of ANCHORS.md (authors' nets), batch sizes of configs/
+#: reference sizes: the published settings of the authors' nets, batch sizes of configs/
 REFERENCE = {
     "cyclegan": dict(recipe={"name": "cyclegan"}, patch=[128, 128], batch=1, pairing="unpaired",
                      nets={"generator": {"type": "resnet_generator", "channels": 64, "n_blocks": 9},

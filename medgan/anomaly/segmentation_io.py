@@ -3,7 +3,7 @@
 Both writers take the mask on the grid of the scan it was computed from: ``(X, Y, Z)`` (or ``(1, X, Y, Z)``)
 voxels indexed like :func:`medgan.io.read_volume` (X = DICOM column, Y = row, Z = slice in the volume's z
 order) and that volume's RAS affine. Each writes to a temporary sibling, re-reads what it wrote, then
-renames it into place (DICOM.md points 10, 11 and 14).
+renames it into place (docs/formats.md and docs/slicer.md list what Slicer and PACS require of segmentations).
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ def test_series_uid_picks_one_series_of_a_mixed_folder(identity_model, scans, ct
 
 @pytest.mark.parametrize("kind", ["flipped_nrrd", "oblique_dicom"])
 def test_marked_voxels_keep_their_world_position(identity_model, scans, tmp_path, kind):
-    """DICOM.md 9: three marked voxels of an LR-flipped / oblique scan sit at the same world points after."""
+    """Orientation end to end: three marked voxels of an LR-flipped / oblique scan sit at the same world points after."""
     marks = {(5, 7, 1): 3000, (90, 12, 4): 2500, (40, 70, 3): 2000}  # (x, y, z) index -> HU
     img = sitk.ReadImage(str(scans["nrrd"] if kind == "flipped_nrrd" else scans["nifti"]))
     arr = np.clip(sitk.GetArrayFromImage(img), -1024, 1000)  # keep the marks the only bright voxels

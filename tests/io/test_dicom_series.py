@@ -1,4 +1,4 @@
-"""Derived DICOM CT series (DICOM.md 1–9, 13–14): what PACS and Slicer need to accept the output."""
+"""Derived DICOM CT series (docs/formats.md): what PACS and Slicer need to accept the output."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def test_super_resolved_volume_gets_new_grid_in_the_source_study(tmp_path):
 @pytest.mark.parametrize("variant", [{"oblique": True}, {"flip_lr": True}, {"flip_lr": True, "oblique": True}])
 @pytest.mark.parametrize("target", ["series", "out.nii.gz"])
 def test_marked_voxels_keep_world_coordinates(tmp_path, variant, target):
-    """Reader → identity model → writer: three marked voxels stay at their world points (DICOM.md 9)."""
+    """Reader → identity model → writer: three marked voxels stay at their world points."""
     small = load_chest(SMALL)
     voxels = [(3, 4, 1), (60, 10, 4), (20, 40, 7)]
     values = [3001, 3002, 3003]  # above the CT's maximum, so each value marks one voxel
