@@ -22,14 +22,19 @@ from medgan.recipes.base import Recipe, set_requires_grad
 
 
 class SRGANRecipe(Recipe):
-    steps_per_iteration = 2  # with the adversary; build() sets 1 on a supervised instance
-    monitor_diversity = True
-
     @property
     def supervised(self) -> bool:
         """No adversary: pixel loss only (SRResNet)."""
         r = self.cfg.recipe
         return r.adv_weight == 0 and r.feature_weight == 0
+
+    @property
+    def steps_per_iteration(self) -> int:  # type: ignore[override]
+        return 1 if self.supervised else 2  # G and D steps with the adversary, one step without
+
+    @property
+    def monitor_diversity(self) -> bool:  # type: ignore[override]
+        return not self.supervised  # nothing adversarial to monitor without D
 
     @property
     def infer_role(self) -> str:  # type: ignore[override]
@@ -41,9 +46,6 @@ class SRGANRecipe(Recipe):
 
     def build(self) -> None:
         from medgan.nets import EMA
-
-        if self.supervised:  # one optimiser step per iteration, nothing adversarial to monitor
-            self.steps_per_iteration, self.monitor_diversity = 1, False
 
         up = self.cfg.nets.generator.get("upscale")
         if isinstance(up, list):  # per-axis factors (3D thick -> thin): in-plane ones must be data.scale
