@@ -50,6 +50,30 @@ def memory_format(net: nn.Module) -> torch.memory_format | None:
     return None
 
 
+def fold_batch_norms(net: nn.Module) -> int:
+    """Fold each eval-mode batch norm that directly follows a convolution in an ``nn.Sequential`` into
+    that convolution's weights (PyTorch's ``fuse_conv_bn_eval``), in place; returns how many were folded.
+
+    onnxruntime folds them when it loads a graph; eager PyTorch does not, and on CPU the separate
+    normalisation pass over every feature map made DnCNN-style nets (``rescnn_lite``) about 1.8x slower
+    per 512² slice than with the norms folded. Inference only: a folded net must not be trained further.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        names = list(seq._modules)
+        for first, second in zip(names, names[1:]):
+            conv, norm = seq._modules[first], seq._modules[second]
+            if (isinstance(conv, nn.modules.conv._ConvNd) and not conv.transposed
+                    and isinstance(norm, nn.modules.batchnorm._BatchNorm) and not norm.training
+                    and norm.track_running_stats and norm.num_features == conv.out_channels):
+                seq._modules[first] = fuse_conv_bn_eval(conv, norm)
+                seq._modules[second] = nn.Identity()
+                folded += 1
+    return folded
+
+
 class TorchBackend:
     """Runs an ``nn.Module`` without autograd on ``device``, in the channels-last layout where it has one.
 
@@ -57,6 +81,7 @@ class TorchBackend:
         net: the generator in eval mode.
         device: where the windows are computed; results come back on the windows' device (contiguous).
         channels_last: store weights and feed windows channels-last (conv nets; see :func:`memory_format`).
+        fold_norms: fold batch norms into the convolutions before them (see :func:`fold_batch_norms`).
 
     Call it under ``torch.inference_mode()`` (as :class:`medgan.inference.slabs.SlabInferer` does) for the
     least overhead; it also works outside.
@@ -64,8 +89,11 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, net: nn.Module, device: torch.device, channels_last: bool = True) -> None:
+    def __init__(self, net: nn.Module, device: torch.device, channels_last: bool = True,
+                 fold_norms: bool = True) -> None:
         self.net = net.to(device).eval()
+        if fold_norms:
+            fold_batch_norms(self.net)
         self.device = device
         self.layout = memory_format(self.net) if channels_last else None
         if self.layout is not None:

@@ -52,3 +52,25 @@ def test_torch_backend_runs_conv_nets_channels_last_with_the_same_result(dims):
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     plain = TorchBackend(build_net({"type": "resunet", "channels": [4, 8]}), torch.device("cpu"), channels_last=False)
     assert plain.layout is None
+
+
+def test_torch_backend_folds_batch_norms_without_changing_the_result():
+    from medgan.inference.backends import fold_batch_norms
+    from medgan.nets import build_net
+
+    torch.manual_seed(0)
+    net = build_net({"type": "rescnn_lite", "feature_size": 8, "num_layers": 4, "norm": "batch"}).eval()
+    for m in net.modules():  # trained-looking statistics, so a wrong fold would show
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        expected = net(x)
+    backend = TorchBackend(net, torch.device("cpu"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backend.net.modules())
+    with torch.inference_mode():
+        torch.testing.assert_close(backend(x), expected, atol=1e-5, rtol=1e-4)
+    training = build_net({"type": "rescnn_lite", "feature_size": 8, "num_layers": 4, "norm": "batch"}).train()
+    assert fold_batch_norms(training) == 0  # batch statistics in training mode: nothing to fold
