@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slab-slices", type=int, default=32,
                    help="slices held in the network at once; bounds memory on long scans (default: 32)")
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="runtime (default: torch)")
+    p.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
+                   help="torch backend: auto = fp16 autocast on CUDA, float32 on CPU; bf16 also runs on CPUs "
+                        "(the output is float32 HU either way; default: auto)")
     p.add_argument("--series-uid", default=None,
                    help="SeriesInstanceUID to use when a DICOM folder holds several series")
     p.add_argument("--nan-fill", type=float, default=None, metavar="HU",
@@ -80,7 +83,7 @@ def _body(argv: Sequence[str] | None) -> int:
                             progress=not args.no_progress, series_uid=args.series_uid, nan_fill=args.nan_fill,
                             device=args.device, batch_size=args.batch_size,
                             overlap=args.overlap, blend=args.blend, roi_size=args.roi_size,
-                            backend=args.backend, slab_slices=args.slab_slices, calling_aet=args.calling_aet)
+                            backend=args.backend, precision=args.precision, slab_slices=args.slab_slices, calling_aet=args.calling_aet)
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -74,6 +74,21 @@ def fold_batch_norms(net: nn.Module) -> int:
     return folded
 
 
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` → ``"16"`` (fp16 autocast) on CUDA, where tensor cores double the throughput, else
+    ``"32"``; an explicit ``"32"``, ``"bf16"`` or ``"16"`` is kept (fp16 on a CPU is a user error)."""
+    if precision == "auto":
+        return "16" if device.type == "cuda" else "32"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision {precision}: allowed 'auto', {', '.join(repr(p) for p in PRECISIONS)}")
+    if precision == "16" and device.type == "cpu":
+        raise ConfigError("--precision 16: fp16 needs a GPU; on a CPU use 32 or bf16")
+    return precision
+
+
 class TorchBackend:
     """Runs an ``nn.Module`` without autograd on ``device``, in the channels-last layout where it has one.
 
@@ -82,6 +97,9 @@ class TorchBackend:
         device: where the windows are computed; results come back on the windows' device (contiguous).
         channels_last: store weights and feed windows channels-last (conv nets; see :func:`memory_format`).
         fold_norms: fold batch norms into the convolutions before them (see :func:`fold_batch_norms`).
+        precision: ``"32"``, or ``"bf16"`` / ``"16"`` to run the net under autocast. Residual nets keep their
+            input in float32 (only the predicted correction is computed at low precision), and the output
+            always comes back as float32 HU-normalised values.
 
     Call it under ``torch.inference_mode()`` (as :class:`medgan.inference.slabs.SlabInferer` does) for the
     least overhead; it also works outside.
@@ -90,8 +108,9 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, net: nn.Module, device: torch.device, channels_last: bool = True,
-                 fold_norms: bool = True) -> None:
+                 fold_norms: bool = True, precision: str = "32") -> None:
         self.net = net.to(device).eval()
+        self.precision = resolve_precision(precision, device)
         if fold_norms:
             fold_batch_norms(self.net)
         self.device = device
@@ -103,7 +122,8 @@ class TorchBackend:
         x = x.to(self.device, torch.float32)
         if self.layout is not None and x.ndim == (4 if self.layout is torch.channels_last else 5):
             x = x.contiguous(memory_format=self.layout)
-        with torch.no_grad():
+        dtype = PRECISIONS[self.precision]
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             y = first_output(self.net(x))
         return y.float().to(x.device).contiguous()
 

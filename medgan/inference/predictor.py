@@ -45,6 +45,8 @@ class Predictor:
             (else 64³) for 3D nets; ``"patch"`` = the package's ``patch_size``; ``"full"`` = whole slices /
             whole slabs; or explicit ints (2 for 2D/2.5D, 3 for 3D).
         backend: ``"torch"`` or ``"onnx"`` (onnxruntime; a package is exported in memory first).
+        precision: torch backend: ``"auto"`` (fp16 autocast on CUDA, float32 elsewhere), ``"32"``, ``"bf16"``
+            or ``"16"``; the onnx backend runs the exported float32 graph.
         slab_slices: slices processed at once; bounds memory on long volumes.
         progress: tqdm bar over slices.
     """
@@ -59,11 +61,14 @@ class Predictor:
         blend: str = "gaussian",
         roi_size: str | Sequence[int] | None = None,
         backend: str = "torch",
+        precision: str = "auto",
         slab_slices: int = 32,
         progress: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"--backend: got '{backend}', allowed: {list(BACKENDS)}")
+        if backend == "onnx" and precision not in ("auto", "32"):
+            raise ConfigError(f"--precision {precision}: the onnx backend runs float32; use --backend torch")
         is_onnx_file = not isinstance(model, tuple) and Path(model).suffix == ".onnx"
         if is_onnx_file and backend != "onnx":
             raise ConfigError(f"--model {model} is an ONNX file; it runs with --backend onnx only")
@@ -78,10 +83,10 @@ class Predictor:
         else:
             self.manifest, net = load_generator(model)
             fixed = fixed_size(net)
-            network = TorchBackend(net, resolve_device(device))
+            network = TorchBackend(net, resolve_device(device), precision=precision)
             # The size multiple is found lazily (see SlabInferer): the real window shape is tried first.
-            upscale = self.manifest["nets"][self.manifest["infer_net"]].get("upscale")  # per-axis SR factors
-            multiple, scales = None, (tuple(upscale) if isinstance(upscale, list)
+            scale = self.manifest["nets"][self.manifest["infer_net"]].get("scale")  # per-axis SR factors
+            multiple, scales = None, (tuple(scale) if isinstance(scale, list)
                                       else (int(self.manifest.get("scale", 1)),) * self.spatial_dims)
             probe = self._prober(net, scales)
             if fixed:

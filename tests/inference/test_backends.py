@@ -74,3 +74,25 @@ def test_torch_backend_folds_batch_norms_without_changing_the_result():
         torch.testing.assert_close(backend(x), expected, atol=1e-5, rtol=1e-4)
     training = build_net({"type": "rescnn_lite", "feature_size": 8, "num_layers": 4, "norm": "batch"}).train()
     assert fold_batch_norms(training) == 0  # batch statistics in training mode: nothing to fold
+
+
+def test_precision_is_resolved_per_device_and_bf16_autocast_stays_close_on_a_cpu():
+    from medgan.inference.backends import resolve_precision
+    from medgan.nets import build_net
+
+    assert resolve_precision("auto", torch.device("cpu")) == "32"
+    assert resolve_precision("auto", torch.device("cuda")) == "16"
+    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+        resolve_precision("16", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="allowed"):
+        resolve_precision("8", torch.device("cpu"))
+    torch.manual_seed(0)
+    net = build_net({"type": "resunet", "channels": [4, 8]}).eval()
+    torch.nn.init.normal_(net.tail.weight, std=0.1)
+    x = torch.randn(1, 1, 16, 16)
+    with torch.no_grad():
+        expected = net(x)
+    out = TorchBackend(net, torch.device("cpu"), precision="bf16")(x)
+    assert out.dtype == torch.float32
+    assert not torch.equal(out, expected)  # autocast really ran in bf16
+    torch.testing.assert_close(out, expected, atol=0.05, rtol=0.05)

@@ -112,6 +112,10 @@ def test_user_errors(make_package, tmp_path):
         Predictor(pkg, roi_size="patch")
     with pytest.raises(ConfigError, match="--backend"):
         Predictor(pkg, backend="tensorrt")
+    with pytest.raises(ConfigError, match="onnx backend runs float32"):
+        Predictor(pkg, backend="onnx", precision="bf16")
+    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+        Predictor(pkg, device="cpu", precision="16")
     (pkg / "model.safetensors").unlink()
     with pytest.raises(ModelPackageError, match="model.safetensors"):
         Predictor(pkg)
