@@ -558,11 +558,18 @@ def validate_data(raw: dict[str, Any]) -> DataConfig:
         raise ConfigError(_describe({**error, "loc": ("data", *error["loc"])}, {"data": raw})) from None
 
 
+#: config keys renamed to MONAI's names (old dotted key -> new); net arguments have their own table,
+#: :data:`medgan.nets.RENAMED_NET_ARGUMENTS`
+RENAMED_KEYS: dict[str, str] = {"recipe.latent_dim": "recipe.latent_size"}
+
+
 def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
     loc = _schema_loc(error["loc"], raw)
     key = ".".join(str(p) for p in loc)
     kind = error["type"]
     if kind == "extra_forbidden":
+        if key in RENAMED_KEYS:
+            return f"config key '{key}' is now called '{RENAMED_KEYS[key]}'"
         known = _fields_at(loc[:-1], raw)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""

@@ -123,6 +123,7 @@ def load_model_package(path: str | os.PathLike) -> tuple[dict[str, Any], dict[st
     except ConfigError as err:
         raise ModelPackageError(str(err)) from None
     _check_manifest(manifest, path)
+    _rename_old_arguments(manifest)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -149,9 +150,19 @@ def _load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if manifest is None:
         raise ModelPackageError(f"{path} holds no medgan manifest (hyper_parameters.medgan_manifest)")
     _check_manifest(manifest, path)
+    _rename_old_arguments(manifest)
     roles = tuple(f"{role}." for role in manifest["nets"])
     state = {k: v for k, v in ckpt.get("state_dict", {}).items() if k.startswith(roles)}
     return manifest, state
+
+
+def _rename_old_arguments(manifest: dict[str, Any]) -> None:
+    """Packages written before the nets took MONAI's argument names are read under the new names (a
+    net's weights do not depend on its argument names)."""
+    from medgan.nets import rename_net_config
+
+    if isinstance(manifest["nets"], dict):
+        manifest["nets"] = {role: rename_net_config(cfg) for role, cfg in manifest["nets"].items()}
 
 
 def _check_manifest(manifest: Any, where: Path) -> None:

@@ -3,6 +3,7 @@ and peak memory. Prints a table.
 
     .venv/bin/python scripts/bench_infer.py                  # 512×512×64, pix2pix U-Net (a few minutes)
     .venv/bin/python scripts/bench_infer.py --slices 256     # the long-volume memory check
+    .venv/bin/python scripts/bench_infer.py --backends       # torch vs onnxruntime per net, alternating runs
 
 The volume is a synthetic body phantom (ellipses in HU + noise) written as a DICOM series first (not
 timed). End-to-end = ``medgan.cli.infer.main`` in a fresh process: read the series, normalise, run the
@@ -29,7 +30,7 @@ NETS = {
     "rescnn_lite": {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1},
     "resnet_generator": {"type": "resnet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1},
     # a tiny net for quick memory runs: the end-to-end time is then mostly I/O, not a realistic ratio
-    "rescnn_tiny": {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": 8,
+    "rescnn_tiny": {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "feature_size": 8,
                     "num_layers": 3},
 }
 WINDOW = {"type": "window", "hu_min": -1024.0, "hu_max": 3071.0, "out_min": -1.0, "out_max": 1.0}
@@ -124,6 +125,38 @@ def _predict_ms_per_slice(pkg: Path, volume, backend: str, batch_size: int) -> f
     return (time.perf_counter() - t0) * 1000 / volume.shape[-1]
 
 
+def _backends_table(slices: int, size: int, batch_size: int, rounds: int) -> None:
+    """torch vs onnxruntime ``Predictor`` on each net, rounds alternating A B A B in this one process; the
+    best of each side counts (other jobs on a shared machine only ever slow a run down)."""
+    import tempfile
+
+    import torch
+    import yaml
+
+    from medgan.nets import build_net
+    from medgan.package import make_manifest, save_model_package
+
+    recommended = yaml.safe_load((Path(__file__).parents[1] / "configs" / "ldct_denoise.yaml").read_text())
+    nets = {"ldct_denoise (resunet)": {**recommended["nets"]["generator"], "spatial_dims": 2},
+            "rescnn_lite (batch norm)": NETS["rescnn_lite"], "unet_generator": NETS["unet_generator"]}
+    volume = _phantom(slices, size)
+    print(f"{size}x{size}, {slices} slices, batch {batch_size}, torch threads {torch.get_num_threads()}, "
+          f"best of {rounds} alternating rounds")
+    print(f"{'net':<26} {'torch ms/slice':>15} {'onnxruntime ms/slice':>21} {'torch / onnx':>13}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, cfg in nets.items():
+            torch.manual_seed(0)
+            net = build_net(dict(cfg)).eval()
+            pkg = Path(tmp) / label.split()[0]
+            manifest = make_manifest("bench", {"generator": cfg}, "generator", 2, WINDOW, description="bench")
+            save_model_package(pkg, {f"generator.{k}": v for k, v in net.state_dict().items()}, manifest)
+            best = {"torch": float("inf"), "onnx": float("inf")}
+            for _ in range(rounds):
+                for backend in best:
+                    best[backend] = min(best[backend], _predict_ms_per_slice(pkg, volume, backend, batch_size))
+            print(f"{label:<26} {best['torch']:>15.0f} {best['onnx']:>21.0f} {best['torch'] / best['onnx']:>13.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--slices", type=int, default=64)
@@ -133,6 +166,10 @@ def main() -> None:
     p.add_argument("--backend-slices", type=int, default=8, help="slices for the torch vs onnxruntime timing")
     p.add_argument("--e2e-only", action="store_true",
                    help="only the end-to-end run (time and peak RSS), e.g. for --slices 256")
+    p.add_argument("--backends", action="store_true",
+                   help="only the torch vs onnxruntime table over the recommended denoiser, rescnn_lite and "
+                        "the U-Net (--slices 4 is plenty)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds for --backends")
     p.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -142,6 +179,8 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         return _child(args)
+    if args.backends:
+        return _backends_table(args.slices, args.size, args.batch_size, args.rounds)
 
     import torch
 

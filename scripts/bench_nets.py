@@ -30,8 +30,8 @@ CANDIDATES = {
     "resunet 24-48-96": {"type": "resunet", "channels": [24, 48, 96]},
     "nafnet 16-32-64": {"type": "nafnet", "channels": [16, 32, 64]},
     "nafnet 32-64-128": {"type": "nafnet", "channels": [32, 64, 128]},
-    "dncnn 32ch x 12": {"type": "rescnn_lite", "channels": 32, "num_layers": 12, "norm": "none"},
-    "rescnn_lite 32ch x 8": {"type": "rescnn_lite", "channels": 32, "num_layers": 8, "norm": "none"},
+    "dncnn 32ch x 12": {"type": "rescnn_lite", "feature_size": 32, "num_layers": 12, "norm": "none"},
+    "rescnn_lite 32ch x 8": {"type": "rescnn_lite", "feature_size": 32, "num_layers": 8, "norm": "none"},
     "redcnn (reference)": {"type": "redcnn"},
 }
 

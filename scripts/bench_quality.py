@@ -38,7 +38,7 @@ CANDIDATES = {
     "ldct_denoise 16-32-64": ("configs/ldct_denoise.yaml", ["nets.generator.channels=[16,32,64]"]),
     "ldct_redcnn + rescnn_lite": (
         "configs/ldct_redcnn.yaml",
-        ["nets.generator={type: rescnn_lite, channels: 32, num_layers: 8, norm: none}", "data.batch_size=8",
+        ["nets.generator={type: rescnn_lite, feature_size: 32, num_layers: 8, norm: none}", "data.batch_size=8",
          "data.samples_per_epoch=1600", "trainer.val_check_interval=null", "trainer.max_steps=3000",
          "data.num_workers=0", "optim.lr=1e-3", "validation.window=abdomen"],
     ),

@@ -186,7 +186,7 @@ def main() -> None:
     if not args.skip_train:
         overrides = [f"data.root={root}", f"run.dir={run}", f"data.patch_size=[{PATCH},{PATCH}]", "data.batch_size=32",
                      "data.num_workers=0", "data.cache=memory", "data.normalization={type: window, hu_min: -1024, hu_max: 1024}",
-                     "recipe.latent_dim=32", f"recipe.class_names=[{','.join(CLASSES)}]", "nets.generator.channels=32", "nets.discriminator.channels=32",
+                     "recipe.latent_size=32", f"recipe.class_names=[{','.join(CLASSES)}]", "nets.generator.feature_size=32", "nets.discriminator.feature_size=32",
                      f"trainer.max_steps={args.steps}", "trainer.accelerator=cpu", "trainer.devices=1",
                      f"trainer.val_check_interval={max(args.steps // 4, 1)}", "validation.diversity.samples=16",
                      f"run.checkpoint_every={args.steps}", "trainer.enable_progress_bar=false"]

@@ -29,28 +29,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-D64 = {"type": "patchgan", "channels": 64, "n_layers": 3}
+D64 = {"type": "patchgan", "feature_size": 64, "num_layers": 3}
 #: reference sizes: the published settings of the authors' nets, batch sizes of configs/
 REFERENCE = {
     "cyclegan": dict(recipe={"name": "cyclegan"}, patch=[128, 128], batch=1, pairing="unpaired",
-                     nets={"generator": {"type": "resnet_generator", "channels": 64, "n_blocks": 9},
+                     nets={"generator": {"type": "resnet_generator", "feature_size": 64, "num_res_blocks": 9},
                            "discriminator": {**D64, "norm": "instance"}}),
     "pix2pix": dict(recipe={"name": "pix2pix"}, patch=[256, 256], batch=1,
-                    nets={"generator": {"type": "unet_generator", "channels": 64, "num_downs": 8},
+                    nets={"generator": {"type": "unet_generator", "feature_size": 64, "num_downs": 8},
                           "discriminator": {**D64, "norm": "batch"}}),
     "redcnn": dict(recipe={"name": "redcnn"}, patch=[64, 64], batch=4,
-                   nets={"generator": {"type": "redcnn", "channels": 96}}),
+                   nets={"generator": {"type": "redcnn", "feature_size": 96}}),
     "dae": dict(recipe={"name": "dae", "noise_std": 0.01}, patch=[128, 128], batch=8,
                 nets={"generator": {"type": "dae", "channels": [32, 64, 128], "strides": [2, 2, 2]}}),
     "vae": dict(recipe={"name": "vae"}, patch=[128, 128], batch=16,
                 nets={"generator": {"type": "vae", "latent_size": 256, "channels": [32, 64, 128, 256],
                                     "strides": [2, 2, 2, 2]}}),
     "srgan": dict(recipe={"name": "srgan", "pretrain_steps": 0}, patch=[48, 48], batch=16, scale=2,
-                  nets={"generator": {"type": "srresnet", "channels": 64, "num_blocks": 16},
-                        "discriminator": {"type": "srgan_discriminator", "channels": 64}}),
+                  nets={"generator": {"type": "srresnet", "feature_size": 64, "num_res_blocks": 16},
+                        "discriminator": {"type": "srgan_discriminator", "feature_size": 64}}),
     "cgan": dict(recipe={"name": "cgan", "num_classes": 2}, patch=[64, 64], batch=64, pairing="single",
-                 nets={"generator": {"type": "dcgan_generator", "channels": 64},
-                       "discriminator": {"type": "dcgan_discriminator", "channels": 64}}),
+                 nets={"generator": {"type": "dcgan_generator", "feature_size": 64},
+                       "discriminator": {"type": "dcgan_discriminator", "feature_size": 64}}),
 }
 
 

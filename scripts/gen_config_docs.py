@@ -35,7 +35,7 @@ saved as `RUN/config.yaml`; `medgan-train --config FILE --print-config` prints i
 
 Nets (`nets.*`) and losses (`recipe.*loss`) are `type:` + keyword arguments of a registered component
 (`medgan.nets.NETS`, `medgan.losses.LOSSES`; MONAI argument names). `spatial_dims`, `in_channels`,
-`out_channels`, `img_size`, `upscale`, `latent_size` and `num_classes` are filled in from `data:` and
+`out_channels`, `img_size`, `scale`, `latent_size` and `num_classes` are filled in from `data:` and
 `recipe:` when the net takes them; setting one that contradicts the data is an error.
 """
 

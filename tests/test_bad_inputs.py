@@ -36,7 +36,7 @@ _HANDLED = {("two_series", "infer")}
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2D model package small enough that loading it costs nothing (4 channels, 2 layers)."""
-    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": 4,
+    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "feature_size": 4,
            "num_layers": 2}
     torch.manual_seed(0)
     state = {f"generator.{k}": v for k, v in build_net(cfg).state_dict().items()}
@@ -285,7 +285,7 @@ def test_bad_model_is_refused_in_one_line_leaving_nothing(tiny_model, small_scan
             weights.write_bytes(weights.read_bytes()[:200])
         elif case == "weights_do_not_fit":
             text = (model / "medgan.yaml").read_text()
-            (model / "medgan.yaml").write_text(text.replace("channels: 4", "channels: 8"))
+            (model / "medgan.yaml").write_text(text.replace("feature_size: 4", "feature_size: 8"))
     before = _snapshot(model)
     code, err = _run(infer.main, ["--model", model, "--input", small_scan, "--output", tmp_path / "out" / "x.nrrd",
                                   "--no-progress", *extra], capfd)

@@ -17,7 +17,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
 BASE = {
     "recipe": {"name": "cyclegan"},
-    "nets": {"generator": {"type": "resnet_generator", "channels": 8}, "discriminator": {"type": "patchgan"}},
+    "nets": {"generator": {"type": "resnet_generator", "feature_size": 8}, "discriminator": {"type": "patchgan"}},
     "data": {"root": "DS", "pairing": "unpaired"},
 }
 
@@ -50,7 +50,7 @@ def test_scientific_floats_in_files_are_floats(tmp_path):
         ("validation.window=lung", "unknown window 'lung'"),
         ("data.input_mode=3d", "data.patch_size [64, 64] has 2 sizes but data.input_mode '3d' needs 3"),
         ("nets.discriminator=null", "nets.discriminator is required by recipe 'cyclegan'"),
-        ("nets.generator={channels: 4}", "needs a 'type'"),
+        ("nets.generator={feature_size: 4}", "needs a 'type'"),
         ("seed", "not of the form key.sub=value"),
         ("optim.betas=[0.5]", "must be 2 floats"),
     ],
@@ -79,8 +79,8 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_overrides_do_not_mutate_the_base():
     before = yaml.safe_dump(BASE)
-    out = apply_overrides(BASE, ["nets.generator.channels=4", "new.section.key=1"])
-    assert out["nets"]["generator"]["channels"] == 4 and out["new"] == {"section": {"key": 1}}
+    out = apply_overrides(BASE, ["nets.generator.feature_size=4", "new.section.key=1"])
+    assert out["nets"]["generator"]["feature_size"] == 4 and out["new"] == {"section": {"key": 1}}
     assert yaml.safe_dump(BASE) == before
     assert parse_override("a.b= [1, 2]") == (["a", "b"], [1, 2])
 

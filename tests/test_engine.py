@@ -20,8 +20,8 @@ from tests.recipes._dataset import shared_chest_dataset
 ROOT = Path(__file__).parents[1]
 
 TINY_CYCLEGAN = [
-    "nets.generator.channels=4", "nets.generator.n_blocks=1", "nets.discriminator.channels=4",
-    "nets.discriminator.n_layers=1", "data.patch_size=[32,32]", "data.num_workers=0", "data.cache=false",
+    "nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", "nets.discriminator.feature_size=4",
+    "nets.discriminator.num_layers=1", "data.patch_size=[32,32]", "data.num_workers=0", "data.cache=false",
     "data.samples_per_epoch=4", "data.val_max_slices=2", "trainer.accelerator=cpu", "trainer.devices=1",
     "trainer.val_check_interval=null", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
     "recipe.pool_size=2", "validation.panels=1", "scheduler.total_steps=8",
@@ -168,7 +168,7 @@ def test_validation_scores_what_medgan_infer_writes(dataset, tmp_path):
     from medgan.metrics import windowed_metrics
 
     cfg = load_config(ROOT / "configs" / "ldct_redcnn.yaml", [
-        f"data.root={dataset}", f"run.dir={tmp_path / 'run'}", "nets.generator.channels=4", "data.patch_size=[32,32]",
+        f"data.root={dataset}", f"run.dir={tmp_path / 'run'}", "nets.generator.feature_size=4", "data.patch_size=[32,32]",
         "data.samples_per_epoch=2", "data.val_max_slices=null", "data.cache=false", "data.num_workers=0",
         "trainer.max_steps=2", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.val_check_interval=null",
         "trainer.enable_progress_bar=false", "validation.window=abdomen"])

@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
-from medgan.anomaly.maps import smooth_mm
+from medgan.anomaly.maps import parse_polarity, signed_residual, smooth_mm
 from medgan.errors import InputError
 
 
@@ -104,6 +105,20 @@ class TissueErrorNormaliser:
         self.counts += np.bincount(bins, minlength=self.sums.size)
         self._expected = None
 
+    def to_config(self) -> dict[str, Any]:
+        """The fitted state (JSON-serialisable): bins, floor and the expected residual per bin."""
+        return {"bin_hu": self.bin_hu, "hu_range": [self.low, self.high], "floor": self.floor,
+                "expected": [float(v) for v in self.expected]}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> TissueErrorNormaliser:
+        out = cls(cfg["bin_hu"], tuple(cfg["hu_range"]), cfg["floor"])
+        expected = np.asarray(cfg["expected"], dtype=np.float64)
+        if expected.size != out.sums.size:
+            raise InputError(f"tissue error normaliser: {expected.size} bins stored, {out.sums.size} expected")
+        out._expected = expected
+        return out
+
     @property
     def expected(self) -> np.ndarray:
         """Mean residual per bin (bins never seen take the overall mean)."""
@@ -123,31 +138,67 @@ class TissueErrorNormaliser:
 class TailCalibrator:
     """``-log10`` of the fraction of calibration body voxels whose map value is at least a voxel's value.
 
+    The fitted state is a table of up to ``points`` (value, exceedance count) pairs, log-spaced in the
+    count so the rare tail is kept at full resolution; it is exact when the calibration values are fewer
+    than ``points``, and it is what ``to_config`` saves. Beyond the largest calibration value the score
+    keeps rising along an exponential tail fitted to the largest values (their mean excess), so voxels
+    rarer than anything seen are still ranked, not tied.
+
     Args:
         max_samples: calibration values kept (a random subsample beyond it, seeded).
+        points: size of the table.
     """
 
-    def __init__(self, max_samples: int = 1_000_000, seed: int = 0) -> None:
-        self.max_samples, self.rng = int(max_samples), np.random.default_rng(seed)
+    def __init__(self, max_samples: int = 1_000_000, seed: int = 0, points: int = 2048) -> None:
+        self.max_samples, self.points, self.rng = int(max_samples), int(points), np.random.default_rng(seed)
         self.parts: list[np.ndarray] = []
-        self._sorted: np.ndarray | None = None
+        self._table: dict[str, Any] | None = None
 
-    def add(self, anomaly_map: torch.Tensor, body: torch.Tensor | np.ndarray) -> None:
-        self.parts.append(_np3(anomaly_map)[_np3(body).astype(bool)].astype(np.float32))
-        self._sorted = None
+    def add(self, anomaly_map: torch.Tensor | np.ndarray, body: torch.Tensor | np.ndarray | None = None) -> None:
+        """Calibration values: a map's body voxels (``body=None``: ``anomaly_map`` is already the values)."""
+        values = _np3(anomaly_map)[_np3(body).astype(bool)] if body is not None else np.ravel(anomaly_map)
+        self.parts.append(values.astype(np.float32))
+        self._table = None
 
-    def __call__(self, anomaly_map: torch.Tensor, body: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
-        if self._sorted is None:
-            if not self.parts:
-                raise InputError("tail calibrator: add() calibration maps first")
-            values = np.concatenate(self.parts)
-            if values.size > self.max_samples:
-                values = self.rng.choice(values, self.max_samples, replace=False)
-            self._sorted = np.sort(values)
-        n = self._sorted.size
-        data = _np3(anomaly_map)
-        above = n - np.searchsorted(self._sorted, data, side="left")
-        out = -np.log10((above + 1.0) / (n + 1.0))
+    def _fit(self) -> dict[str, Any]:
+        if not self.parts:
+            raise InputError("tail calibrator: add() calibration maps first")
+        values = np.concatenate(self.parts)
+        if values.size > self.max_samples:
+            values = self.rng.choice(values, self.max_samples, replace=False)
+        ranked = np.sort(values).astype(np.float64)
+        n = ranked.size
+        counts = (np.arange(n, 0, -1) if n <= self.points  # values >= v; log-spaced: the tail in full
+                  else np.unique(np.geomspace(n, 1, self.points).round().astype(np.int64)))
+        table_values = np.unique(ranked[n - counts])
+        above = n - np.searchsorted(ranked, table_values, side="left")
+        k = max(1, min(50, n // 10))  # exponential tail: mean excess of the k largest over the next one
+        start = ranked[n - k - 1] if n > k else ranked[0]
+        return {"n": int(n), "values": table_values.tolist(), "above": above.tolist(),
+                "tail_scale": float(max(ranked[n - k:].mean() - start, 1e-6))}
+
+    def to_config(self) -> dict[str, Any]:
+        """The fitted table (JSON-serialisable)."""
+        if self._table is None:
+            self._table = self._fit()
+        return dict(self._table)
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any]) -> TailCalibrator:
+        out = cls()
+        out._table = dict(table)
+        return out
+
+    def __call__(self, anomaly_map: torch.Tensor | np.ndarray,
+                 body: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """``(1, X, Y, Z)`` float32 ``-log10((above + 1) / (n + 1))``, 0 outside ``body``."""
+        table = self.to_config()
+        n, values = table["n"], np.asarray(table["values"])
+        log_above = np.log10(np.asarray(table["above"], dtype=np.float64) + 1.0)
+        data = _np3(anomaly_map).astype(np.float64)
+        out = np.log10(n + 1.0) - np.interp(data, values, log_above, left=np.log10(n + 1.0))
+        beyond = data > values[-1]  # rarer than every calibration value: the fitted exponential tail
+        out[beyond] = np.log10(n + 1.0) + (data[beyond] - values[-1]) / (table["tail_scale"] * np.log(10.0))
         if body is not None:
             out = np.where(_np3(body).astype(bool), out, 0.0)
         return torch.from_numpy(out.astype(np.float32))[None]
@@ -161,10 +212,10 @@ class LocalMedianRestoration:
     :class:`TissueErrorNormaliser` it is a strong, training-free reference for learnt restorations.
     """
 
-    def __init__(self, radius_mm: float = 12.0, sigma_mm: float = 1.0) -> None:
+    def __init__(self, radius_mm: float = 12.0, sigma_mm: float = 1.0, polarity: str = "both") -> None:
         if not radius_mm > 0:
             raise InputError(f"radius_mm: got {radius_mm}; must be > 0")
-        self.radius_mm, self.sigma_mm = float(radius_mm), float(sigma_mm)
+        self.radius_mm, self.sigma_mm, self.polarity = float(radius_mm), float(sigma_mm), parse_polarity(polarity)
 
     def __call__(self, volume: torch.Tensor, body: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``(residual, restoration)``, both ``(1, X, Y, Z)`` float32 HU."""
@@ -177,6 +228,6 @@ class LocalMedianRestoration:
         disc = ((gx / rx) ** 2 + (gy / ry) ** 2 <= 1.0)[:, :, None]
         hu = _np3(volume).astype(np.float32)
         restored = median_filter(hu, footprint=disc, mode="nearest")
-        residual = smooth_mm(torch.from_numpy(np.abs(hu - restored))[None], affine, self.sigma_mm)
+        residual = smooth_mm(signed_residual(torch.from_numpy(hu - restored), self.polarity)[None], affine, self.sigma_mm)
         residual = residual * torch.from_numpy(_np3(body).astype(bool))[None]
         return residual, torch.from_numpy(restored)[None]

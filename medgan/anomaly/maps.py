@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 
-from medgan.errors import ModelPackageError
+from medgan.errors import ConfigError, ModelPackageError
 
 #: Recipes whose package reconstructs its input (``dae`` trained with ``pairing: single``, ``vae``).
 ANOMALY_RECIPES = ("dae", "vae")
@@ -56,6 +56,23 @@ def body_mask(hu: torch.Tensor | np.ndarray, threshold_hu: float = -500.0) -> np
     return body
 
 
+def body_region(hu: torch.Tensor, body_hu: float | None) -> torch.Tensor:
+    """``(1, X, Y, Z)`` bool :func:`body_mask` of a ``(1, X, Y, Z)`` scan; every voxel for ``body_hu=None``."""
+    if body_hu is None:
+        return torch.ones(tuple(hu.shape), dtype=torch.bool)
+    return torch.from_numpy(body_mask(hu, body_hu))[None]
+
+
+def as_map(values: torch.Tensor, volume: torch.Tensor, description: str) -> MetaTensor:
+    """``(1, X, Y, Z)`` float32 map with the scan's affine and meta, tagged with the model that made it."""
+    affine = volume.affine if isinstance(volume, MetaTensor) else torch.eye(4, dtype=torch.float64)
+    meta = dict(volume.meta) if isinstance(volume, MetaTensor) else {}
+    meta.pop("affine", None)
+    meta["medgan_model"] = description
+    return MetaTensor(torch.as_tensor(values).float().contiguous(), affine=torch.as_tensor(affine, dtype=torch.float64),
+                      meta=meta)
+
+
 def smooth_mm(volume: torch.Tensor, affine: torch.Tensor | np.ndarray, sigma_mm: float) -> torch.Tensor:
     """``(1, X, Y, Z)`` float32 ``volume`` smoothed by MONAI's Gaussian of ``sigma_mm`` (per axis in voxels from
     the affine's spacing); returned unchanged (as float32) for ``sigma_mm == 0``."""
@@ -66,6 +83,25 @@ def smooth_mm(volume: torch.Tensor, affine: torch.Tensor | np.ndarray, sigma_mm:
         return volume
     spacing = np.linalg.norm(np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)[:3, :3], axis=0)
     return torch.as_tensor(GaussianSmooth(sigma=[sigma_mm / s for s in spacing])(volume)).float()
+
+
+#: which deviations count: ``both`` (|scan - restoration|), ``bright`` (scan above it), ``dark`` (below)
+POLARITIES = ("both", "bright", "dark")
+
+
+def parse_polarity(polarity: str) -> str:
+    if polarity not in POLARITIES:
+        raise ConfigError(f"polarity: got '{polarity}', allowed: {', '.join(POLARITIES)}")
+    return polarity
+
+
+def signed_residual(difference: torch.Tensor, polarity: str = "both") -> torch.Tensor:
+    """``scan - restoration`` -> the residual that counts: its magnitude, its positive or its negative part."""
+    if polarity == "bright":
+        return difference.clamp(min=0)
+    if polarity == "dark":
+        return (-difference).clamp(min=0)
+    return difference.abs()
 
 
 def model_fingerprint(model: str | os.PathLike | tuple) -> str:
@@ -107,6 +143,7 @@ class AnomalyMapper:
         model: a package folder, a ``.ckpt`` or an in-memory ``(manifest, state_dict)``.
         sigma_mm: Gaussian smoothing of the error, in mm (0: none).
         body_hu: HU threshold of :func:`body_mask` (``None``: the whole volume counts).
+        polarity: ``both`` | ``bright`` | ``dark`` (:func:`signed_residual`).
         **predictor_kw: ``device``, ``batch_size``, ``overlap``, ``roi_size``, ``progress`` ... of
             :class:`medgan.inference.Predictor`.
 
@@ -116,7 +153,8 @@ class AnomalyMapper:
     """
 
     def __init__(self, model: str | os.PathLike | tuple[dict[str, Any], dict[str, Any]], *,
-                 sigma_mm: float = 1.0, body_hu: float | None = -500.0, **predictor_kw: Any) -> None:
+                 sigma_mm: float = 1.0, body_hu: float | None = -500.0, polarity: str = "both",
+                 **predictor_kw: Any) -> None:
         from medgan.inference import Predictor
         from medgan.package import load_model_package
 
@@ -136,6 +174,7 @@ class AnomalyMapper:
             raise ModelPackageError(f"sigma_mm: got {sigma_mm}; must be >= 0")
         self.sigma_mm = float(sigma_mm)
         self.body_hu = body_hu
+        self.polarity = parse_polarity(polarity)
         self.predictor = Predictor((manifest, state), **predictor_kw)
         self.manifest = manifest
         self.fingerprint = model_fingerprint(model)
@@ -165,19 +204,12 @@ class AnomalyMapper:
         low, high = self._hu_range()
         scan = volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
         # both clipped to the window: an untrained or diverging net can output far beyond it
-        error = (scan.float().clamp(low, high) - recon.as_tensor().float().clamp(low, high)).abs()
+        error = signed_residual(scan.float().clamp(low, high) - recon.as_tensor().float().clamp(low, high),
+                                self.polarity)
         affine = volume.affine if isinstance(volume, MetaTensor) else torch.eye(4, dtype=torch.float64)
         error = smooth_mm(error, affine, self.sigma_mm)
-        if self.body_hu is None:
-            body = torch.ones(scan.shape, dtype=torch.bool)
-        else:
-            body = torch.from_numpy(body_mask(scan, self.body_hu))[None]
-        error = torch.where(body, error, torch.zeros(()))
-        meta = dict(volume.meta) if isinstance(volume, MetaTensor) else {}
-        meta.pop("affine", None)
-        meta["medgan_model"] = self.description
-        anomaly = MetaTensor(error.float().contiguous(), affine=torch.as_tensor(affine, dtype=torch.float64),
-                             meta=meta)
+        body = body_region(scan, self.body_hu)
+        anomaly = as_map(torch.where(body, error, torch.zeros(())), volume, self.description)
         return AnomalyResult(map=anomaly, reconstruction=recon, body=body)
 
     __call__ = compute

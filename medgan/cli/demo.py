@@ -34,9 +34,9 @@ TRAIN_OVERRIDES = (
     "data.patch_size=[48,48]",
     "data.num_workers=0",
     "trainer.val_check_interval=100",
-    "nets.generator={type: resnet_generator, channels: 16, n_blocks: 4, norm: none, residual: true}",
-    "nets.discriminator.channels=32",
-    "nets.discriminator.n_layers=1",  # a 16x16 receptive field: n_layers=2 drifted in CPU-length runs
+    "nets.generator={type: resnet_generator, feature_size: 16, num_res_blocks: 4, norm: none, residual: true}",
+    "nets.discriminator.feature_size=32",
+    "nets.discriminator.num_layers=1",  # a 16x16 receptive field: num_layers=2 drifted in CPU-length runs
     "optim.lr=2e-4",
     "validation.panels=2",
 )
@@ -51,7 +51,7 @@ SUPERVISED_OVERRIDES = {
         "data.patch_size=[64,64]",
         "data.batch_size=4",
         "data.num_workers=0",
-        "nets.generator={type: rescnn_lite, channels: 32, num_layers: 8, norm: none}",
+        "nets.generator={type: rescnn_lite, feature_size: 32, num_layers: 8, norm: none}",
         "optim.lr=5e-4",
         "validation.panels=0",
     ),

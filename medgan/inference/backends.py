@@ -51,7 +51,7 @@ def memory_format(net: nn.Module) -> torch.memory_format | None:
 
 
 def fold_batch_norms(net: nn.Module) -> int:
-    """Fold each eval-mode batch norm that directly follows a convolution in an ``nn.Sequential`` into
+    """Fold each eval-mode batch norm that directly follows a (transposed) convolution in an ``nn.Sequential`` into
     that convolution's weights (PyTorch's ``fuse_conv_bn_eval``), in place; returns how many were folded.
 
     onnxruntime folds them when it loads a graph; eager PyTorch does not, and on CPU the separate
@@ -65,10 +65,10 @@ def fold_batch_norms(net: nn.Module) -> int:
         names = list(seq._modules)
         for first, second in zip(names, names[1:]):
             conv, norm = seq._modules[first], seq._modules[second]
-            if (isinstance(conv, nn.modules.conv._ConvNd) and not conv.transposed
+            if (isinstance(conv, nn.modules.conv._ConvNd) and conv.groups == 1
                     and isinstance(norm, nn.modules.batchnorm._BatchNorm) and not norm.training
                     and norm.track_running_stats and norm.num_features == conv.out_channels):
-                seq._modules[first] = fuse_conv_bn_eval(conv, norm)
+                seq._modules[first] = fuse_conv_bn_eval(conv, norm, transpose=conv.transposed)
                 seq._modules[second] = nn.Identity()
                 folded += 1
     return folded

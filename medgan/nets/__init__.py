@@ -12,7 +12,7 @@ from typing import Any
 import torch.nn as nn
 
 from medgan.errors import ConfigError
-from medgan.nets._kwargs import check_kwargs
+from medgan.nets._kwargs import RENAMED_NET_ARGUMENTS, check_kwargs, rename_old_arguments
 from medgan.nets.autoencoders import (
     VAE,
     DenoisingAutoEncoder,
@@ -75,20 +75,30 @@ def build_net(cfg: dict[str, Any]) -> nn.Module:
 
     Raises:
         KeyError: unknown ``type`` (the message lists the known names).
-        ConfigError: (a ``ValueError``) missing ``type``, an unknown argument, or a bad argument value;
-            the message names the argument.
+        ConfigError: (a ``ValueError``) missing ``type``, an unknown or renamed argument (the message
+            names the new name), or a bad argument value; the message names the argument.
     """
     if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str):
         raise ConfigError(f"net config needs a 'type' naming one of: {', '.join(NETS.names())}; got {cfg!r}")
     kwargs = copy.deepcopy(cfg)
     name = kwargs.pop("type")
     factory = NETS.get(name)
-    check_kwargs("net", name, factory, kwargs)
+    check_kwargs("net", name, factory, kwargs, renamed=RENAMED_NET_ARGUMENTS)
     return factory(**kwargs)
 
 
+def rename_net_config(cfg: Any) -> Any:
+    """A stored net config with argument names from before a rename replaced by the current ones (a new
+    dict); anything that is not a config of a registered net is returned as it is (building it will say why).
+    Model packages are read through this: their weights do not depend on argument names."""
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str) or cfg["type"] not in NETS:
+        return cfg
+    kwargs = {k: v for k, v in cfg.items() if k != "type"}
+    return {"type": cfg["type"], **rename_old_arguments(NETS.get(cfg["type"]), kwargs)}
+
+
 __all__ = [
-    "NETS", "DISCRIMINATORS", "build_net", "init_weights", "EMA", "ImagePool",
+    "NETS", "DISCRIMINATORS", "RENAMED_NET_ARGUMENTS", "build_net", "rename_net_config", "init_weights", "EMA", "ImagePool",
     "MLPAutoEncoder", "DenoisingAutoEncoder", "VAE", "REDCNN", "ResCNNLite", "ResUNet", "NAFNet", "ResnetGenerator",
     "UnetGenerator", "SRResNet", "DCGANGenerator", "DCGANDiscriminator", "MinibatchStd",
     "PatchDiscriminator", "PixelDiscriminator", "SRGANDiscriminator",

@@ -142,8 +142,8 @@ def ae_deep(
 
 def ae_conv(
     spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1, channels: Sequence[int] = (16, 32, 64),
-    strides: Sequence[int] = (2, 2, 2), kernel_size: int = 3, num_res_units: int = 0, act: str = "PRELU",
-    norm: str = "INSTANCE", dropout: float | None = None,
+    strides: Sequence[int] = (2, 2, 2), kernel_size: int = 3, num_res_units: int = 0, act: str = "prelu",
+    norm: str = "instance", dropout: float | None = None,
 ) -> nn.Module:
     """MONAI ``AutoEncoder``: strided conv encoder, transposed-conv decoder, no skips; any input size
     divisible by ``prod(strides)``; ``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``, linear output."""
@@ -172,7 +172,7 @@ class DenoisingAutoEncoder(nn.Module):
     def __init__(
         self, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1,
         channels: Sequence[int] = (32, 64, 128), strides: Sequence[int] = (2, 2, 2), kernel_size: int = 3,
-        num_res_units: int = 1, act: str = "PRELU", norm: str = "INSTANCE", dropout: float | None = None,
+        num_res_units: int = 1, act: str = "prelu", norm: str = "instance", dropout: float | None = None,
         noise_std: float = 0.0,
     ) -> None:
         super().__init__()
@@ -205,8 +205,8 @@ class VAE(nn.Module):
     def __init__(
         self, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1,
         img_size: int | Sequence[int] = 64, latent_size: int = 64, channels: Sequence[int] = (16, 32, 64),
-        strides: Sequence[int] = (2, 2, 2), kernel_size: int = 3, num_res_units: int = 0, act: str = "PRELU",
-        norm: str = "INSTANCE", dropout: float | None = None, use_mean_at_inference: bool = True,
+        strides: Sequence[int] = (2, 2, 2), kernel_size: int = 3, num_res_units: int = 0, act: str = "prelu",
+        norm: str = "instance", dropout: float | None = None, use_mean_at_inference: bool = True,
     ) -> None:
         super().__init__()
         name = "vae"

@@ -41,7 +41,7 @@ class DCGANGenerator(nn.Module):
         spatial_dims: 2 or 3.
         latent_size: length of z (100 in the paper).
         out_channels: image channels.
-        channels: width of the last hidden layer (the paper's 128 for 64², commonly 64); it doubles per
+        feature_size: width of the last hidden layer (the paper's 128 for 64², commonly 64); it doubles per
             layer towards the 4×4 seed.
         img_size: output side length, a power of two >= 8.
         num_classes: 0 for an unconditional GAN, else the number of labels (cGAN).
@@ -57,7 +57,7 @@ class DCGANGenerator(nn.Module):
         spatial_dims: int = 2,
         latent_size: int = 100,
         out_channels: int = 1,
-        channels: int = 64,
+        feature_size: int = 64,
         img_size: int = 64,
         num_classes: int = 0,
         embedding_dim: int | None = None,
@@ -67,7 +67,7 @@ class DCGANGenerator(nn.Module):
         d = parse_spatial_dims(spatial_dims, name)
         self.latent_size = parse_int(latent_size, "latent_size", name)
         out_channels = parse_int(out_channels, "out_channels", name)
-        ch = parse_int(channels, "channels", name)
+        ch = parse_int(feature_size, "feature_size", name)
         img_size = _parse_img_size(img_size, name)
         self.num_classes = parse_int(num_classes, "num_classes", name, minimum=0)
         self.spatial_dims = d
@@ -126,7 +126,7 @@ class DCGANDiscriminator(nn.Module):
     Args:
         spatial_dims: 2 or 3.
         in_channels: image channels.
-        channels: width of the first layer; doubles per halving.
+        feature_size: width of the first layer; doubles per halving.
         img_size: input side length, a power of two >= 8.
         num_classes: 0 (unconditional) or the number of labels; the label becomes an extra input channel.
         minibatch_std: append a minibatch-std channel before the last conv.
@@ -141,7 +141,7 @@ class DCGANDiscriminator(nn.Module):
         self,
         spatial_dims: int = 2,
         in_channels: int = 1,
-        channels: int = 64,
+        feature_size: int = 64,
         img_size: int = 64,
         num_classes: int = 0,
         minibatch_std: bool = False,
@@ -151,7 +151,7 @@ class DCGANDiscriminator(nn.Module):
         name = "dcgan_discriminator"
         d = parse_spatial_dims(spatial_dims, name)
         in_channels = parse_int(in_channels, "in_channels", name)
-        ch = parse_int(channels, "channels", name)
+        ch = parse_int(feature_size, "feature_size", name)
         self.img_size = _parse_img_size(img_size, name)
         self.num_classes = parse_int(num_classes, "num_classes", name, minimum=0)
         self.spatial_dims = d

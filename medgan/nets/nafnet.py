@@ -79,8 +79,8 @@ class NAFNet(UShapedDenoiser):
         in_channels: 1, or ``2k+1`` for a 2.5D stack (the centre slice is denoised).
         out_channels: 1 or ``in_channels``.
         channels: features per level, e.g. ``(16, 32, 64)`` (sizes are padded to multiples of 2**(levels-1)).
-        blocks: NAF blocks per level on the way down and up.
-        middle_blocks: NAF blocks at the lowest resolution.
+        num_res_blocks: NAF blocks per level on the way down and up.
+        num_middle_blocks: NAF blocks at the lowest resolution.
         attention: the paper's simplified channel attention (global pooling; off by default).
 
     Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *spatial)``.
@@ -92,20 +92,21 @@ class NAFNet(UShapedDenoiser):
         in_channels: int = 1,
         out_channels: int = 1,
         channels: Sequence[int] = (16, 32, 64),
-        blocks: int = 1,
-        middle_blocks: int = 1,
+        num_res_blocks: int = 1,
+        num_middle_blocks: int = 1,
         attention: bool = False,
     ) -> None:
         super().__init__()
-        d, in_channels, ch, blocks = self._parse("nafnet", spatial_dims, in_channels, out_channels, channels, blocks)
-        middle_blocks = parse_int(middle_blocks, "middle_blocks", "nafnet", minimum=0)
+        d, in_channels, ch, blocks = self._parse("nafnet", spatial_dims, in_channels, out_channels, channels,
+                                                 num_res_blocks)
+        num_middle_blocks = parse_int(num_middle_blocks, "num_middle_blocks", "nafnet", minimum=0)
         attention = bool(attention)
         self.head = conv(d)(in_channels, ch[0], kernel_size=3, padding=1)
         self.encoders = nn.ModuleList(
             [nn.Sequential(*[NAFBlock(d, c, attention) for _ in range(blocks)]) for c in ch[:-1]]
         )
         self.downs = nn.ModuleList([conv(d)(a, b, kernel_size=2, stride=2) for a, b in zip(ch[:-1], ch[1:])])
-        self.middle = nn.Sequential(*[NAFBlock(d, ch[-1], attention) for _ in range(middle_blocks)])
+        self.middle = nn.Sequential(*[NAFBlock(d, ch[-1], attention) for _ in range(num_middle_blocks)])
         if d == 2:
             self.ups = nn.ModuleList(
                 [nn.Sequential(conv(d)(b, 4 * a, kernel_size=1, bias=False), nn.PixelShuffle(2))

@@ -1,7 +1,7 @@
 """PatchGAN and PixelGAN discriminators of Pix2Pix / CycleGAN (Isola et al. 2017; Zhu et al. 2017).
 
 Layer for layer the ``NLayerDiscriminator`` and ``PixelDiscriminator`` of the authors'
-pytorch-CycleGAN-and-pix2pix code: with ``n_layers=3`` every output logit sees a 70×70 input patch and
+pytorch-CycleGAN-and-pix2pix code: with ``num_layers=3`` every output logit sees a 70×70 input patch and
 the 64-channel, instance-norm, 3-input-channel net has 2,764,737 parameters. MONAI's
 ``PatchDiscriminator(norm="INSTANCE", bias=True)`` gives the same count for that variant, but its single
 ``bias`` flag cannot express the batch-norm variant of Pix2Pix (bias on the first and last conv only), it
@@ -45,18 +45,18 @@ class _TappedSequential(nn.Module):
 
 
 class PatchDiscriminator(_TappedSequential):
-    """``n_layers`` stride-2 conv4 blocks (width doubling up to 8x), one stride-1 block, conv4 -> 1.
+    """``num_layers`` stride-2 conv4 blocks (width doubling up to 8x), one stride-1 block, conv4 -> 1.
 
     Args:
         spatial_dims: 2 or 3.
         in_channels: input channels (Pix2Pix: source + target concatenated, e.g. 2 for CT).
-        channels: base width (the reference's ``ndf``, 64).
-        n_layers: stride-2 blocks; 3 gives the 70×70 receptive field, 1 a 16×16 one.
+        feature_size: base width (the reference's ``ndf``, 64).
+        num_layers: stride-2 blocks; 3 gives the 70×70 receptive field, 1 a 16×16 one.
         norm: ``instance`` (CycleGAN), ``batch`` (Pix2Pix default) or ``none``.
         spectral_norm: wrap every conv in spectral normalisation (Miyato et al. 2018) to bound D's
             Lipschitz constant, a mode-collapse counter; usually with ``norm="none"``.
 
-    Input ``(B, in_channels, *spatial)`` normalised, each side >= 3 * 2**n_layers (24 at 3); output logits
+    Input ``(B, in_channels, *spatial)`` normalised, each side >= 3 * 2**num_layers (24 at 3); output logits
     ``(B, 1, *grid)``, one per overlapping patch.
     """
 
@@ -64,8 +64,8 @@ class PatchDiscriminator(_TappedSequential):
         self,
         spatial_dims: int = 2,
         in_channels: int = 1,
-        channels: int = 64,
-        n_layers: int = 3,
+        feature_size: int = 64,
+        num_layers: int = 3,
         norm: str = "instance",
         spectral_norm: bool = False,
     ) -> None:
@@ -73,8 +73,8 @@ class PatchDiscriminator(_TappedSequential):
         name = "patchgan"
         d = parse_spatial_dims(spatial_dims, name)
         in_channels = parse_int(in_channels, "in_channels", name)
-        ch = parse_int(channels, "channels", name)
-        n_layers = parse_int(n_layers, "n_layers", name, minimum=1)
+        ch = parse_int(feature_size, "feature_size", name)
+        num_layers = parse_int(num_layers, "num_layers", name, minimum=1)
         norm = parse_choice(norm, "norm", NORMS, name)
         bias = conv_bias(norm)
         sn = apply_spectral_norm if spectral_norm else (lambda m: m)
@@ -82,9 +82,9 @@ class PatchDiscriminator(_TappedSequential):
         layers: list[nn.Module] = [sn(conv(d)(in_channels, ch, kernel_size=4, stride=2, padding=1)),
                                    nn.LeakyReLU(0.2, True)]
         mult = 1
-        for n in range(1, n_layers + 1):
+        for n in range(1, num_layers + 1):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1  # the last block keeps resolution (reference)
+            stride = 2 if n < num_layers else 1  # the last block keeps resolution (reference)
             layers += [
                 sn(conv(d)(ch * prev, ch * mult, kernel_size=4, stride=stride, padding=1, bias=bias)),
                 norm_layer(norm, d, ch * mult),
@@ -108,7 +108,7 @@ class PixelDiscriminator(_TappedSequential):
     Args:
         spatial_dims: 2 or 3.
         in_channels: input channels.
-        channels: base width (64 in the reference).
+        feature_size: base width (64 in the reference).
         norm: ``instance``, ``batch`` (reference default) or ``none``.
         spectral_norm: spectral normalisation on every conv.
 
@@ -119,7 +119,7 @@ class PixelDiscriminator(_TappedSequential):
         self,
         spatial_dims: int = 2,
         in_channels: int = 1,
-        channels: int = 64,
+        feature_size: int = 64,
         norm: str = "batch",
         spectral_norm: bool = False,
     ) -> None:
@@ -127,7 +127,7 @@ class PixelDiscriminator(_TappedSequential):
         name = "pixelgan"
         d = parse_spatial_dims(spatial_dims, name)
         in_channels = parse_int(in_channels, "in_channels", name)
-        ch = parse_int(channels, "channels", name)
+        ch = parse_int(feature_size, "feature_size", name)
         norm = parse_choice(norm, "norm", NORMS, name)
         bias = conv_bias(norm)
         sn = apply_spectral_norm if spectral_norm else (lambda m: m)

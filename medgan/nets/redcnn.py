@@ -32,7 +32,7 @@ class REDCNN(nn.Module):
         spatial_dims: 2 (paper) or 3.
         in_channels: 1, or ``2k+1`` for a 2.5D stack (the input shortcut then adds the centre slice).
         out_channels: 1 or ``in_channels``.
-        channels: feature maps per layer (96 in the paper).
+        feature_size: feature maps per layer (96 in the paper).
         kernel_size: 5 in the paper.
         final_relu: apply the paper's ReLU after the last shortcut (only for non-negative inputs).
 
@@ -45,7 +45,7 @@ class REDCNN(nn.Module):
         spatial_dims: int = 2,
         in_channels: int = 1,
         out_channels: int = 1,
-        channels: int = 96,
+        feature_size: int = 96,
         kernel_size: int = 5,
         final_relu: bool = False,
     ) -> None:
@@ -54,7 +54,7 @@ class REDCNN(nn.Module):
         d = parse_spatial_dims(spatial_dims, name)
         in_channels = parse_int(in_channels, "in_channels", name)
         self.out_channels = parse_int(out_channels, "out_channels", name)
-        ch = parse_int(channels, "channels", name)
+        ch = parse_int(feature_size, "feature_size", name)
         k = parse_int(kernel_size, "kernel_size", name)
         check_residual_channels(in_channels, self.out_channels, name)
         self.final_relu = bool(final_relu)
@@ -95,7 +95,7 @@ class ResCNNLite(nn.Module):
         spatial_dims: 2 or 3.
         in_channels: 1 or a 2.5D stack ``2k+1``.
         out_channels: 1 or ``in_channels``.
-        channels: feature maps per layer.
+        feature_size: feature maps per layer.
         num_layers: total conv layers (>= 2).
         norm: ``batch`` (DnCNN), ``instance`` or ``none``.
 
@@ -107,7 +107,7 @@ class ResCNNLite(nn.Module):
         spatial_dims: int = 2,
         in_channels: int = 1,
         out_channels: int = 1,
-        channels: int = 32,
+        feature_size: int = 32,
         num_layers: int = 8,
         norm: str = "batch",
     ) -> None:
@@ -116,7 +116,7 @@ class ResCNNLite(nn.Module):
         d = parse_spatial_dims(spatial_dims, name)
         in_channels = parse_int(in_channels, "in_channels", name)
         self.out_channels = parse_int(out_channels, "out_channels", name)
-        ch = parse_int(channels, "channels", name)
+        ch = parse_int(feature_size, "feature_size", name)
         num_layers = parse_int(num_layers, "num_layers", name, minimum=2)
         norm = parse_choice(norm, "norm", NORMS, name)
         check_residual_channels(in_channels, self.out_channels, name)

@@ -61,15 +61,15 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """c7s1-C, two stride-2 downsamplings, ``n_blocks`` residual blocks, two transposed-conv upsamplings,
+    """c7s1-C, two stride-2 downsamplings, ``num_res_blocks`` residual blocks, two transposed-conv upsamplings,
     c7s1-out, tanh.
 
     Args:
         spatial_dims: 2 or 3.
         in_channels: input channels (1 for CT; ``2k+1`` for 2.5D stacks).
         out_channels: output channels.
-        channels: base width (the reference's ``ngf``, 64).
-        n_blocks: residual blocks at 1/4 resolution (9 for 256² images, 6 for 128²).
+        feature_size: base width (the reference's ``ngf``, 64).
+        num_res_blocks: residual blocks at 1/4 resolution (9 for 256² images, 6 for 128²).
         norm: ``instance`` (CycleGAN), ``batch`` or ``none``.
         dropout: dropout probability inside the residual blocks (reference: 0.5 if ``use_dropout``).
         padding_type: ``reflect`` (reference), ``replicate`` or ``zero``.
@@ -86,8 +86,8 @@ class ResnetGenerator(nn.Module):
         spatial_dims: int = 2,
         in_channels: int = 1,
         out_channels: int = 1,
-        channels: int = 64,
-        n_blocks: int = 9,
+        feature_size: int = 64,
+        num_res_blocks: int = 9,
         norm: str = "instance",
         dropout: float = 0.0,
         padding_type: str = "reflect",
@@ -97,8 +97,8 @@ class ResnetGenerator(nn.Module):
         d = parse_spatial_dims(spatial_dims, NAME)
         in_channels = parse_int(in_channels, "in_channels", NAME)
         out_channels = parse_int(out_channels, "out_channels", NAME)
-        ch = parse_int(channels, "channels", NAME)
-        n_blocks = parse_int(n_blocks, "n_blocks", NAME, minimum=0)
+        ch = parse_int(feature_size, "feature_size", NAME)
+        num_res_blocks = parse_int(num_res_blocks, "num_res_blocks", NAME, minimum=0)
         norm = parse_choice(norm, "norm", NORMS, NAME)
         dropout = parse_float(dropout, "dropout", NAME, 0.0, 1.0)
         padding_type = parse_choice(padding_type, "padding_type", PADDINGS, NAME)
@@ -124,7 +124,7 @@ class ResnetGenerator(nn.Module):
                 norm_layer(norm, d, ch * mult * 2),
                 nn.ReLU(True),
             ]
-        layers += [ResnetBlock(d, ch * 4, padding_type, norm, dropout) for _ in range(n_blocks)]
+        layers += [ResnetBlock(d, ch * 4, padding_type, norm, dropout) for _ in range(num_res_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
             layers += [

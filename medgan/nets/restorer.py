@@ -24,7 +24,7 @@ class AnomalyRestorer(ResUNet):
     """:class:`ResUNet` that corrupts its centre slice with coarse noise while training.
 
     Args:
-        spatial_dims, in_channels, out_channels, channels, blocks: as :class:`ResUNet` (2D only).
+        spatial_dims, in_channels, out_channels, channels, num_res_blocks: as :class:`ResUNet` (2D only).
         noise_std: largest standard deviation of the coarse noise, in normalised units (the default window
             maps 1 HU to 2/4095, so 0.1 ≈ 205 HU); each sample draws its own from ``U(0, noise_std)``.
         blob_px: ``[low, high]`` size of the noise blobs in pixels (the low-resolution grid step).
@@ -33,11 +33,11 @@ class AnomalyRestorer(ResUNet):
     """
 
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 1,
-                 channels: Sequence[int] = (16, 32, 64), blocks: int = 1, noise_std: float = 0.1,
+                 channels: Sequence[int] = (16, 32, 64), num_res_blocks: int = 1, noise_std: float = 0.1,
                  blob_px: Sequence[float] = (2.0, 8.0), context_prob: float = 0.5) -> None:
         if spatial_dims != 2:
             raise ConfigError(f"net 'anomaly_restorer': spatial_dims={spatial_dims!r}; only 2 (2D / 2.5D) is supported")
-        super().__init__(spatial_dims, in_channels, out_channels, channels, blocks)
+        super().__init__(spatial_dims, in_channels, out_channels, channels, num_res_blocks)
         blob = tuple(float(v) for v in blob_px) if isinstance(blob_px, Sequence) else ()
         if len(blob) != 2 or not 1.0 <= blob[0] <= blob[1]:
             raise ConfigError(f"net 'anomaly_restorer': blob_px={blob_px!r} must be [low, high] with 1 <= low <= high")

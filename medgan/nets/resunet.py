@@ -69,13 +69,13 @@ class UShapedDenoiser(nn.Module):
     tail: nn.Module
 
     def _parse(self, name: str, spatial_dims: int, in_channels: int, out_channels: int, channels: Sequence[int],
-               blocks: int) -> tuple[int, int, tuple[int, ...], int]:
-        """Check the shared arguments; sets ``out_channels``, returns ``(dims, in_channels, channels, blocks)``."""
+               num_res_blocks: int) -> tuple[int, int, tuple[int, ...], int]:
+        """Check the shared arguments; sets ``out_channels``, returns ``(dims, in_channels, channels, num_res_blocks)``."""
         d = parse_spatial_dims(spatial_dims, name)
         in_channels = parse_int(in_channels, "in_channels", name)
         self.out_channels = parse_int(out_channels, "out_channels", name)
         check_residual_channels(in_channels, self.out_channels, name)
-        return d, in_channels, parse_channels(channels, name), parse_int(blocks, "blocks", name)
+        return d, in_channels, parse_channels(channels, name), parse_int(num_res_blocks, "num_res_blocks", name)
 
     def zero_tail(self) -> None:
         """Start as the identity (the net predicts zero noise): an untrained net does no harm."""
@@ -99,7 +99,7 @@ class UShapedDenoiser(nn.Module):
 class ResUNet(UShapedDenoiser):
     """Residual U-Net for noise prediction (Ronneberger et al. 2015 layout, additive skips, no norms).
 
-    Level ``i`` runs ``blocks`` residual blocks at ``channels[i]`` features and 1/2**i resolution; a
+    Level ``i`` runs ``num_res_blocks`` residual blocks at ``channels[i]`` features and 1/2**i resolution; a
     stride-2 conv goes down, a stride-2 transposed conv comes up and the encoder features are added.
 
     Args:
@@ -107,7 +107,7 @@ class ResUNet(UShapedDenoiser):
         in_channels: 1, or ``2k+1`` for a 2.5D stack (the centre slice is denoised).
         out_channels: 1 or ``in_channels``.
         channels: features per level, e.g. ``(16, 32, 64)`` (3 levels: sizes are padded to multiples of 4).
-        blocks: residual blocks per level on the way down and up.
+        num_res_blocks: residual blocks per level on the way down and up.
 
     Input ``(B, in_channels, *spatial)`` normalised, each spatial size a multiple of ``2**(levels-1)``
     (``medgan-infer`` pads); output ``(B, out_channels, *spatial)`` = centre input - predicted noise.
@@ -119,10 +119,11 @@ class ResUNet(UShapedDenoiser):
         in_channels: int = 1,
         out_channels: int = 1,
         channels: Sequence[int] = (16, 32, 64),
-        blocks: int = 1,
+        num_res_blocks: int = 1,
     ) -> None:
         super().__init__()
-        d, in_channels, ch, blocks = self._parse("resunet", spatial_dims, in_channels, out_channels, channels, blocks)
+        d, in_channels, ch, blocks = self._parse("resunet", spatial_dims, in_channels, out_channels, channels,
+                                                 num_res_blocks)
         self.head = nn.Sequential(conv(d)(in_channels, ch[0], kernel_size=3, padding=1), nn.ReLU(inplace=True))
         self.encoders = nn.ModuleList(
             [nn.Sequential(*[ResBlock(d, c) for _ in range(blocks)]) for c in ch[:-1]]

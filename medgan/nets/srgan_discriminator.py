@@ -25,7 +25,7 @@ class SRGANDiscriminator(nn.Module):
     Args:
         spatial_dims: 2 or 3.
         in_channels: input channels.
-        channels: width of the first block (64 in the paper); blocks go ×1, ×2, ×4, ×8.
+        feature_size: width of the first block (64 in the paper); blocks go ×1, ×2, ×4, ×8.
         dense_units: hidden units of the dense head (1024 in the paper).
         pool_size: spatial size fed to the dense head; default 6 in 2D (the paper's 96/16) and 3 in 3D
             (6³·512·1024 would be 113 M weights).
@@ -40,7 +40,7 @@ class SRGANDiscriminator(nn.Module):
         self,
         spatial_dims: int = 2,
         in_channels: int = 1,
-        channels: int = 64,
+        feature_size: int = 64,
         dense_units: int = 1024,
         pool_size: int | None = None,
         norm: str = "batch",
@@ -48,7 +48,7 @@ class SRGANDiscriminator(nn.Module):
         super().__init__()
         d = parse_spatial_dims(spatial_dims, NAME)
         in_channels = parse_int(in_channels, "in_channels", NAME)
-        ch = parse_int(channels, "channels", NAME)
+        ch = parse_int(feature_size, "feature_size", NAME)
         dense_units = parse_int(dense_units, "dense_units", NAME)
         if pool_size is None:
             pool_size = 6 if d == 2 else 3

@@ -50,12 +50,12 @@ NAME = "srresnet"
 UPSCALES = (1, 2, 3, 4, 8)
 
 
-def _parse_upscale(upscale: Any, dims: int) -> tuple[int, ...]:
+def _parse_scale(scale: Any, dims: int) -> tuple[int, ...]:
     """An int (every axis) or one factor per spatial axis, each in :data:`UPSCALES`."""
-    factors = [upscale] * dims if isinstance(upscale, int) and not isinstance(upscale, bool) else upscale
+    factors = [scale] * dims if isinstance(scale, int) and not isinstance(scale, bool) else scale
     if (not isinstance(factors, (list, tuple)) or len(factors) != dims
             or any(isinstance(f, bool) or f not in UPSCALES for f in factors)):
-        raise ConfigError(f"net '{NAME}': upscale={upscale!r} is not allowed; allowed: one of {list(UPSCALES)} or "
+        raise ConfigError(f"net '{NAME}': scale={scale!r} is not allowed; allowed: one of {list(UPSCALES)} or "
                           f"{dims} of them (one per axis, e.g. [1, 1, 4] for thick -> thin slices)")
     return tuple(int(f) for f in factors)
 
@@ -112,9 +112,9 @@ class SRResNet(nn.Module):
         spatial_dims: 2 (in-plane SR of slices, as the paper) or 3 (isotropic SR of volumes).
         in_channels: input channels (1, or a 2.5D stack).
         out_channels: output channels.
-        channels: feature maps (64 in the paper).
-        num_blocks: residual blocks (16 in the paper).
-        upscale: 1 (same size, e.g. denoising), 2, 3, 4 or 8; one sub-pixel stage per factor of 2 (or one ×3).
+        feature_size: feature maps (64 in the paper).
+        num_res_blocks: residual blocks (16 in the paper).
+        scale: 1 (same size, e.g. denoising), 2, 3, 4 or 8; one sub-pixel stage per factor of 2 (or one ×3).
             Or one factor per axis, e.g. ``[1, 1, 4]`` (3D: thick -> thin slices) or ``[2, 2, 4]``.
         norm: ``batch`` (paper) or ``none`` (EDSR's choice) or ``instance``.
         interpolation: ``bspline`` (default), ``cubic`` (Keys) or ``linear``: the output is this interpolation of the input
@@ -126,7 +126,7 @@ class SRResNet(nn.Module):
             high-resolution end and, with a zero-initialised last conv, bounds how far Adam's first
             steps can move the output: each step moves every weight by about ``lr``).
 
-    Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *(spatial * upscale))``,
+    Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *(spatial * scale))``,
     unbounded (no tanh, so the net can reach the ends of the normalised range).
     """
 
@@ -135,9 +135,9 @@ class SRResNet(nn.Module):
         spatial_dims: int = 2,
         in_channels: int = 1,
         out_channels: int = 1,
-        channels: int = 64,
-        num_blocks: int = 16,
-        upscale: int = 4,
+        feature_size: int = 64,
+        num_res_blocks: int = 16,
+        scale: int = 4,
         norm: str = "batch",
         interpolation: str = "bspline",
         outer_kernel: int = 9,
@@ -147,19 +147,19 @@ class SRResNet(nn.Module):
         d = parse_spatial_dims(spatial_dims, NAME)
         in_channels = parse_int(in_channels, "in_channels", NAME)
         out_channels = parse_int(out_channels, "out_channels", NAME)
-        ch = parse_int(channels, "channels", NAME)
-        num_blocks = parse_int(num_blocks, "num_blocks", NAME, minimum=0)
+        ch = parse_int(feature_size, "feature_size", NAME)
+        num_res_blocks = parse_int(num_res_blocks, "num_res_blocks", NAME, minimum=0)
         norm = parse_choice(norm, "norm", NORMS, NAME)
         interpolation = parse_choice(interpolation, "interpolation", (*MODES, "none"), NAME)
-        self.scales = _parse_upscale(upscale, d)
+        self.scales = _parse_scale(scale, d)
         isotropic = len(set(self.scales)) == 1
-        self.upscale: int | tuple[int, ...] = self.scales[0] if isotropic else self.scales
+        self.scale: int | tuple[int, ...] = self.scales[0] if isotropic else self.scales
         k = parse_int(outer_kernel, "outer_kernel", NAME)
         if k % 2 == 0:
             raise ConfigError(f"net '{NAME}': outer_kernel={outer_kernel!r} must be odd")
         self.head = nn.Sequential(conv(d)(in_channels, ch, kernel_size=k, padding=k // 2), nn.PReLU())
         self.body = nn.Sequential(
-            *[_ResidualBlock(d, ch, norm) for _ in range(num_blocks)],
+            *[_ResidualBlock(d, ch, norm) for _ in range(num_res_blocks)],
             conv(d)(ch, ch, kernel_size=3, padding=1, bias=norm != "batch"),
             norm_layer(norm, d, ch),
         )

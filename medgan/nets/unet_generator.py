@@ -97,7 +97,7 @@ class UnetGenerator(nn.Module):
         out_channels: output channels.
         num_downs: number of halvings; each spatial size must be divisible by ``2**num_downs``
             (8 for 256² images = the reference ``unet_256``, 7 for ``unet_128``).
-        channels: base width (the reference's ``ngf``, 64); level widths are ``channels * min(2**i, 8)``.
+        feature_size: base width (the reference's ``ngf``, 64); level widths are ``feature_size * min(2**i, 8)``.
         norm: ``batch`` (Pix2Pix), ``instance`` or ``none``.
         dropout: dropout probability in the inner 8x-width levels (Pix2Pix: 0.5, its only noise source).
 
@@ -110,7 +110,7 @@ class UnetGenerator(nn.Module):
         in_channels: int = 1,
         out_channels: int = 1,
         num_downs: int = 8,
-        channels: int = 64,
+        feature_size: int = 64,
         norm: str = "batch",
         dropout: float = 0.5,
     ) -> None:
@@ -119,7 +119,7 @@ class UnetGenerator(nn.Module):
         in_channels = parse_int(in_channels, "in_channels", NAME)
         out_channels = parse_int(out_channels, "out_channels", NAME)
         num_downs = parse_int(num_downs, "num_downs", NAME, minimum=2)
-        ch = parse_int(channels, "channels", NAME)
+        ch = parse_int(feature_size, "feature_size", NAME)
         norm = parse_choice(norm, "norm", NORMS, NAME)
         dropout = parse_float(dropout, "dropout", NAME, 0.0, 1.0)
         self.num_downs = num_downs

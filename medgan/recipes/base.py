@@ -104,7 +104,7 @@ class Recipe(pl.LightningModule, abc.ABC):
         """An image-to-image net ``nets.<key>``: source ``(B, C, *patch)`` -> ``(B, 1, *patch·scale)``."""
         patch, scale = list(self.cfg.data.patch_size), self.cfg.data.scale
         fill = {"spatial_dims": self.spatial_dims, "in_channels": self.source_channels, "out_channels": 1,
-                "img_size": patch if len(set(patch)) > 1 else patch[0], "upscale": scale, **extra}
+                "img_size": patch if len(set(patch)) > 1 else patch[0], "scale": scale, **extra}
         return self.make_net(role, key, check_shape=(1, fill["in_channels"], *patch),
                              check_output=tuple(p * scale for p in patch), **fill)
 

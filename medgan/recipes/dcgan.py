@@ -27,7 +27,7 @@ class DCGANRecipe(Recipe):
         if r.name == "cgan" and r.num_classes < 2:
             raise ConfigError(f"recipe 'cgan' needs recipe.num_classes >= 2, got {r.num_classes}")
         classes = r.num_classes if r.name == "cgan" else 0
-        self.make_net("generator", "generator", spatial_dims=self.spatial_dims, latent_size=r.latent_dim,
+        self.make_net("generator", "generator", spatial_dims=self.spatial_dims, latent_size=r.latent_size,
                       out_channels=1, img_size=patch[0], num_classes=classes)
         self.make_net("discriminator", "discriminator", spatial_dims=self.spatial_dims, in_channels=1,
                       img_size=patch[0], num_classes=classes)
@@ -42,7 +42,7 @@ class DCGANRecipe(Recipe):
         # a fixed latent batch, drawn from its own generator, shows progress on the same samples every time
         g = torch.Generator().manual_seed(self.cfg.seed)
         n = self.cfg.validation.diversity.samples
-        self.register_buffer("fixed_z", torch.randn(n, r.latent_dim, generator=g), persistent=False)
+        self.register_buffer("fixed_z", torch.randn(n, r.latent_size, generator=g), persistent=False)
         self.register_buffer("fixed_labels", torch.arange(n) % max(classes, 1), persistent=False)
 
     def optimizer_groups(self):
@@ -53,7 +53,7 @@ class DCGANRecipe(Recipe):
         return labels if self.num_classes else None
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z ``(B, latent_dim)`` [+ labels ``(B,)``] -> images ``(B, 1, *patch)`` normalised."""
+        """z ``(B, latent_size)`` [+ labels ``(B,)``] -> images ``(B, 1, *patch)`` normalised."""
         return self.generator(z, self._labels(labels))
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -61,7 +61,7 @@ class DCGANRecipe(Recipe):
         labels = batch["label"].long().to(real.device) if self.num_classes else None
         if labels is not None and int(labels.max()) >= self.num_classes:
             raise ConfigError(f"dataset label {int(labels.max())} >= recipe.num_classes {self.num_classes}")
-        z = torch.randn(len(real), self.cfg.recipe.latent_dim, device=real.device)
+        z = torch.randn(len(real), self.cfg.recipe.latent_size, device=real.device)
         fake = self.sample(z, labels)
 
         def critic(x: torch.Tensor, x_labels: torch.Tensor | None = labels) -> torch.Tensor:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from medgan.config import ExperimentConfig
 
 #: the net argument that sets its size requirement, named in the error (by ``type``)
-SIZE_ARGUMENTS = {"unet_generator": "num_downs", "srresnet": "upscale", "patchgan": "n_layers",
+SIZE_ARGUMENTS = {"unet_generator": "num_downs", "srresnet": "scale", "patchgan": "num_layers",
                   "srgan_discriminator": "channels"}
 
 

@@ -119,7 +119,7 @@ class DCGANRecipe(RecipeParams):
 
     needs: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
     name: Literal["dcgan", "cgan"]
-    latent_dim: int = Field(100, ge=1, description="length of z")
+    latent_size: int = Field(100, ge=1, description="length of z")
     num_classes: int = Field(0, ge=0, description="cgan: number of labels")
     gan_loss: Component = Field({"type": "vanilla"}, description="adversarial loss")
     class_names: list[str] | None = Field(

@@ -47,11 +47,11 @@ class SRGANRecipe(Recipe):
     def build(self) -> None:
         from medgan.nets import EMA
 
-        up = self.cfg.nets.generator.get("upscale")
+        up = self.cfg.nets.generator.get("scale")
         if isinstance(up, list):  # per-axis factors (3D thick -> thin): in-plane ones must be data.scale
             self._per_axis_generator(up)
         else:
-            self.image_net("generator", upscale=self.cfg.data.scale)
+            self.image_net("generator", scale=self.cfg.data.scale)
         self.critic_net("discriminator", in_channels=1)
         r = self.cfg.recipe
         self.loss_pix = self.make_loss("pixel_loss", r.pixel_loss)
@@ -68,7 +68,7 @@ class SRGANRecipe(Recipe):
     def _per_axis_generator(self, factors: list[int]) -> None:
         scale, patch = self.cfg.data.scale, list(self.cfg.data.patch_size)
         if len(factors) != len(patch) or any(f != scale for f in factors[:2]):
-            raise ConfigError(f"nets.generator.upscale={factors}: needs {len(patch)} factors, the in-plane ones equal "
+            raise ConfigError(f"nets.generator.scale={factors}: needs {len(patch)} factors, the in-plane ones equal "
                               f"to data.scale={scale} (e.g. [{scale}, {scale}, 4] for thick -> thin slices)")
         fill = {"spatial_dims": self.spatial_dims, "in_channels": self.source_channels, "out_channels": 1}
         self.make_net("generator", "generator", check_shape=(1, self.source_channels, *patch),

@@ -109,8 +109,8 @@ def _fingerprint(slices: torch.Tensor) -> str:
 # (cutoff, difference ratio) of noise reconstructed with the gaussian filter of that cutoff, as
 # measure_texture_table() gives it (a test re-measures it): constants, so a command pays nothing for it
 TEXTURE_TABLE = (
-    (0.03, 3.9745), (0.045, 3.9338), (0.065, 3.8482), (0.09, 3.7106), (0.12, 3.5056), (0.16, 3.2193),
-    (0.21, 2.8297), (0.28, 2.3197), (0.38, 1.8402), (0.5, 1.5658), (0.7, 1.3894), (1.0, 1.2992),
+    (0.03, 3.9732), (0.045, 3.9306), (0.065, 3.8468), (0.09, 3.7146), (0.12, 3.5084), (0.16, 3.1775),
+    (0.21, 2.7437), (0.28, 2.1852), (0.38, 1.7005), (0.5, 1.4496), (0.7, 1.2989), (1.0, 1.2273),
 )
 
 
@@ -121,18 +121,15 @@ def measure_texture_table() -> tuple[np.ndarray, np.ndarray]:
     correlation, which does not depend on the image size) with
     :func:`medgan.transforms.noise_level.difference_ratio`. :data:`TEXTURE_TABLE` holds its result.
     """
-    from medgan.transforms.projector_cache import get_projector
+    from medgan.transforms.fourier_projector import get_fourier_projector
 
     size, count = 64, 8
-    projector = get_projector(size, 4 * size, device="cpu")
-    white = torch.randn(
-        (len(projector._groups), count, projector.stored_views, projector.detector_bins),
-        generator=torch.Generator().manual_seed(1234),
-    )
+    projector = get_fourier_projector(size, 4 * size, device="cpu")
+    white = torch.randn((projector.views, projector.detector_bins, count), generator=torch.Generator().manual_seed(1234))
+    spectrum = torch.fft.rfft(white, n=projector.padded, dim=1)
     cutoffs = [c for c, _ in TEXTURE_TABLE]
-    filtered = torch.cat([projector.filter(white, "gaussian", c) for c in cutoffs], 1)
-    images = projector.backproject_stored(filtered).reshape(len(cutoffs), count, size, size)
-    ratios = [difference_ratio(40.0 + img * (10.0 / img.std())) for img in images]  # one back-projection
+    images = [projector.fbp_spectrum(spectrum, "gaussian", c, noise=True) for c in cutoffs]
+    ratios = [difference_ratio(40.0 + img * (10.0 / img.std())) for img in images]
     return np.asarray(cutoffs), np.asarray(ratios)
 
 

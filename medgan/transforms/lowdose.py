@@ -6,24 +6,12 @@ log -> filtered back-projection -> HU. Because FBP is linear, only the *noise* i
 ``LD = FD + FBP(p_LD - p)``. This halves the work and keeps the full-dose image's sharpness (the pair
 differs by dose noise only, not by an extra projector/FBP blur).
 
-Noise in the projections, with ``I0`` photons per ray at full dose, dose fraction ``a`` and electronic
-noise variance ``sigma_e^2`` (counts^2):
-
-- ``absolute`` (input is noise-free, e.g. a phantom): ``y = Poisson(a I0 exp(-p)) + N(0, sigma_e^2)``,
-  ``p_LD = -ln(max(y, 1) / (a I0))``.
-- ``relative`` (input is a real scan acquired at dose 1 with ``I0``): only the *extra* noise is added.
-  Yu et al. 2012 (J. Comput. Assist. Tomogr. 36(4):477-487) add to the scaled full-dose counts ``a I``
-  (``I = I0 exp(-p)`` estimated from the image's own projection) the count variance
-  ``a (1 - a) I + (1 - a^2) sigma_e^2``, so the total is that of an acquisition at dose ``a``
-  (``a I0 e^-p + sigma_e^2``). medgan adds it in the post-log form (the same variance divided by
-  ``(a I)^2``, Gaussian, zero mean), which Yu et al. and Zeng et al. 2015 (IEEE TNS 62(5):2226) give as
-  equivalent at clinical counts: a calibrated budget can be low in counts per thin ray, where the log of
-  a pre-log draw would shift the mean (tens of HU at 10% dose on real head scans, measured).
+The noise model (absolute and relative modes, Yu et al. 2012) is in
+:mod:`medgan.transforms.projection_noise`; the MONAI transforms are at the end of this module.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -40,11 +28,24 @@ from medgan.transforms.dose_calibration import (
     calibrate_dose,
 )
 from medgan.transforms.fbp_filter import FILTERS
+from medgan.transforms.fourier_projector import get_fourier_projector
 from medgan.transforms.noise_level import noise_power_spectrum
-from medgan.transforms.projector_cache import get_projector
+from medgan.transforms.projection_noise import (
+    MIN_COUNTS,
+    MODES,
+    MU_WATER_PER_MM,
+    PADDING_HU,
+    _parse_dose,
+    _parse_mode,
+    _parse_positive,
+    projection_noise,
+)
 
 __all__ = [
     "CALIBRATION_DOSE",
+    "MIN_COUNTS",
+    "MODES",
+    "PADDING_HU",
     "CalibrateDosed",
     "MU_WATER_PER_MM",
     "DoseCalibration",
@@ -56,71 +57,6 @@ __all__ = [
     "simulate_low_dose",
     "simulate_slices",
 ]
-
-MU_WATER_PER_MM = 0.0192  # linear attenuation of water (1/mm) at an effective energy of about 70 keV
-MIN_COUNTS = 1.0  # counts floor before the log: photon starvation gives streaks, never inf
-MODES = ("relative", "absolute")
-PADDING_HU = -1500.0  # below this a value is scanner padding (outside the field of view), not tissue or air
-
-
-def _parse_dose(dose: float, name: str = "dose") -> float:
-    if isinstance(dose, bool) or not isinstance(dose, (int, float)) or not (0.0 < float(dose) <= 1.0):
-        raise ConfigError(f"{name}: got {dose!r}, allowed: a dose fraction in (0, 1] (0.25 = quarter dose)")
-    return float(dose)
-
-
-def _parse_positive(value: float, name: str, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        allowed = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name}: got {value!r}, allowed: a finite number {allowed}")
-    return float(value)
-
-
-def _parse_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ConfigError(f"mode: got {mode!r}, allowed: 'relative' (real full-dose scans), 'absolute' (noise-free)")
-    return mode
-
-
-def projection_noise(
-    p: torch.Tensor,
-    dose: float,
-    *,
-    photons: float = 1e5,
-    electronic_noise: float = 10.0,
-    mode: str = "relative",
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The log-domain noise ``p_LD - p`` for line integrals ``p`` (any shape, dimensionless).
-
-    Args:
-        p: noise-free (absolute) or full-dose (relative) line integrals.
-        dose: dose fraction ``a`` in (0, 1].
-        photons: ``I0``, incident photons per ray at full dose.
-        electronic_noise: variance ``sigma_e^2`` of the additive Gaussian detector noise, in counts^2.
-        mode: ``"absolute"`` (Poisson counts, then the log) or ``"relative"`` (the extra noise, post-log
-            Gaussian; see the module docstring).
-        generator: torch generator on ``p``'s device, for reproducible draws.
-
-    Returns:
-        Tensor shaped like ``p`` (float32).
-    """
-    p = p.float().clamp(0.0, 50.0)  # negative line integrals are interpolation ripple around air
-    full = photons * torch.exp(-p)  # expected full-dose counts I0 exp(-p)
-    expected = dose * full
-    if mode == "absolute":
-        counts = torch.poisson(expected, generator=generator)
-        if electronic_noise > 0:
-            counts = counts + math.sqrt(electronic_noise) * torch.randn(p.shape, generator=generator, device=p.device)
-        # -ln(y / (a I0)) - p  ==  ln(a I0 e^-p) - ln(y), computed without forming p_LD to keep precision
-        return torch.log(expected) - torch.log(counts.clamp_min(MIN_COUNTS))
-    if dose == 1.0:
-        return torch.zeros_like(p)
-    # Yu et al.'s extra count variance, carried through the log to first order (zero mean: no HU shift)
-    extra_var = (dose * (1.0 - dose) * full + (1.0 - dose**2) * electronic_noise) / expected.square()
-    return torch.sqrt(extra_var) * torch.randn(p.shape, generator=generator, device=p.device)
-
 
 def simulate_slices(
     slices: torch.Tensor,
@@ -139,10 +75,16 @@ def simulate_slices(
     batch_size: int = 16,
     progress: bool = False,
 ) -> torch.Tensor:
-    """The simulation itself, on validated ``(N, H, W)`` HU slices with ``I0 = photons_per_ray``; float32 out."""
+    """The simulation itself, on validated ``(N, H, W)`` HU slices with ``I0 = photons_per_ray``; float32 out.
+
+    Projection and back-projection go through the Fourier slice theorem
+    (:class:`medgan.transforms.fourier_projector.FourierProjector`); projections stay in its batch-last
+    spectral layout from the forward projection to the FBP of the noise.
+    """
     n, h, w = slices.shape
     size = max(h, w)
-    projector = get_projector(size, views, detector_bins, slices.device)
+    projector = get_fourier_projector(size, views, detector_bins, slices.device)
+    bins, padded = projector.detector_bins, projector.padded
     to_hu = 1000.0 / (mu_water * pixel_size_mm)  # FBP gives attenuation per pixel
     out = torch.empty(slices.shape, dtype=torch.float32, device=slices.device)
     starts = range(0, n, max(1, int(batch_size)))
@@ -156,11 +98,14 @@ def simulate_slices(
         mu_px = mu_px.clamp_min(0.0)  # HU < -1000 (padding, -1024 air) is no negative attenuation
         if (h, w) != (size, size):  # pad with air so any slice shape fits the square geometry
             mu_px = torch.nn.functional.pad(mu_px, (0, size - w, 0, size - h))
-        p = projector.forward_stored(mu_px)  # noise and filtering act per ray: no need for angle order
+        p = torch.fft.irfft(projector.spectrum(mu_px), n=padded, dim=1)[:, :bins]  # (views, bins, B)
         delta = projection_noise(
             p, dose, photons=photons_per_ray, electronic_noise=electronic_noise, mode=mode, generator=generator
         )
-        noise_hu = projector.fbp_stored(delta, filter_name, filter_cutoff)[:, :h, :w] * to_hu
+        del p
+        spectrum = torch.fft.rfft(delta, n=padded, dim=1)
+        del delta
+        noise_hu = projector.fbp_spectrum(spectrum, filter_name, filter_cutoff, noise=True)[:, :h, :w] * to_hu
         # scanner padding outside the reconstruction circle (-2048, -3024 HU ...) is a constant, not a
         # measurement: a real low-dose scan has the same padding, so it stays
         noisy = chunk + noise_hu.to(out.device)
@@ -216,7 +161,7 @@ def simulate_low_dose(
         filter_name: FBP filter of the noise: ``auto`` (fitted to the scan in relative mode, ramp in
             absolute mode), ``ramp, shepp-logan, cosine, hamming, hann, gaussian``.
         mu_water: attenuation of water in 1/mm.
-        batch_size: slices per sparse product (memory vs speed).
+        batch_size: slices per projector call (memory vs speed).
         progress: show a tqdm bar over slice batches.
         slice_thickness_mm: detector element height (default 1 mm); only scales ``photons`` to counts.
         noise_hu: the scan's full-dose noise sigma in HU, when known (relative mode; skips measuring it).

@@ -91,7 +91,7 @@ def test_export_without_the_export_extra_says_what_to_install(tmp_path, capsys, 
     from medgan.nets import build_net
     from medgan.package import make_manifest, save_model_package
 
-    cfg = {"type": "unet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": 4,
+    cfg = {"type": "unet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "feature_size": 4,
            "num_downs": 3}
     window = {"type": "window", "hu_min": -1024.0, "hu_max": 3071.0, "out_min": -1.0, "out_max": 1.0}
     manifest = make_manifest(recipe="pix2pix", nets={"generator": cfg}, infer_net="generator", spatial_dims=2,

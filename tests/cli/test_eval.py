@@ -145,7 +145,7 @@ def test_model_runs_through_the_inference_predictor_and_is_timed(tmp_path, capsy
     from medgan.nets import build_net
     from medgan.package import make_manifest, save_model_package
 
-    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": 4,
+    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "feature_size": 4,
            "num_layers": 2}
     net = build_net(cfg)
     last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]

@@ -19,27 +19,27 @@ COMMON = ["data.num_workers=0", "data.cache=false", "data.samples_per_epoch=2", 
           "trainer.max_steps=2", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.val_check_interval=null",
           "trainer.precision=32-true", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
           "validation.panels=1"]
-D4 = ["nets.discriminator.channels=4"]
+D4 = ["nets.discriminator.feature_size=4"]
 TINY = {
-    "ldct_cyclegan": ["nets.generator.channels=4", "nets.generator.n_blocks=1", *D4, "nets.discriminator.n_layers=1",
+    "ldct_cyclegan": ["nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", *D4, "nets.discriminator.num_layers=1",
                       "data.patch_size=[32,32]"],
-    "ldct_cyclegan_3d": ["nets.generator.channels=4", "nets.generator.n_blocks=1", *D4,
-                         "nets.discriminator.n_layers=1", "data.patch_size=[16,16,8]", "trainer.limit_val_batches=1"],
-    "ldct_pix2pix": ["nets.generator.channels=4", "nets.generator.num_downs=3", *D4, "nets.discriminator.n_layers=1",
+    "ldct_cyclegan_3d": ["nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", *D4,
+                         "nets.discriminator.num_layers=1", "data.patch_size=[16,16,8]", "trainer.limit_val_batches=1"],
+    "ldct_pix2pix": ["nets.generator.feature_size=4", "nets.generator.num_downs=3", *D4, "nets.discriminator.num_layers=1",
                      "data.patch_size=[32,32]"],
     "ldct_denoise": ["nets.generator.channels=[4,8]", "data.patch_size=[32,32]", "data.batch_size=2",
                      "data.dose_pairs=null"],
-    "ldct_redcnn": ["nets.generator.channels=4", "data.patch_size=[32,32]", "data.batch_size=2"],
+    "ldct_redcnn": ["nets.generator.feature_size=4", "data.patch_size=[32,32]", "data.batch_size=2"],
     "ldct_dae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "data.patch_size=[32,32]"],
-    "sr_srgan": ["nets.generator.channels=4", "nets.generator.num_blocks=1", *D4, "nets.discriminator.dense_units=8",
+    "sr_srgan": ["nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", *D4, "nets.discriminator.dense_units=8",
                  "data.patch_size=[16,16]", "data.batch_size=1", "recipe.pretrain_steps=1"],
     "anomaly": ["nets.generator.channels=[4,8]", "data.patch_size=[32,32]", "data.batch_size=2"],
     "anomaly_ae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "data.patch_size=[32,32]",
                    "data.batch_size=2"],
     "anomaly_vae": ["nets.generator.channels=[4,8]", "nets.generator.strides=[2,2]", "nets.generator.latent_size=8",
                     "data.patch_size=[32,32]", "data.batch_size=2"],
-    "sr": ["nets.generator.channels=4", "nets.generator.num_blocks=1", "data.patch_size=[16,16]", "data.batch_size=1"],
-    "synth_cgan": ["nets.generator.channels=4", *D4, "recipe.latent_dim=8", "data.patch_size=[16,16]",
+    "sr": ["nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", "data.patch_size=[16,16]", "data.batch_size=1"],
+    "synth_cgan": ["nets.generator.feature_size=4", *D4, "recipe.latent_size=8", "data.patch_size=[16,16]",
                    "data.batch_size=2", "validation.diversity.samples=4"],
 }
 
@@ -87,7 +87,7 @@ def test_shipped_config_trains_on_the_real_ct(name, datasets, tmp_path, capsys):
         (["data.root=/nonexistent/ds"], "data.root: dataset folder not found: /nonexistent/ds"),
         (["--config-name=ldct_pix2pix", "data.patch_size=[64,64]"],
          "nets.generator.num_downs=8 needs every data.patch_size side divisible by 2**8=256, got data.patch_size=[64, 64]"),
-        (["--config-name=sr", "nets.generator.upscale=2", "data.scale=4"], "nets.generator.upscale=2 does not fit the data"),
+        (["--config-name=sr", "nets.generator.scale=2", "data.scale=4"], "nets.generator.scale=2 does not fit the data"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path, capsys):

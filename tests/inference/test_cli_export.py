@@ -18,7 +18,7 @@ WINDOW = {"type": "window", "hu_min": -1024.0, "hu_max": 3071.0, "out_min": -1.0
 
 
 def _unet_package(folder: Path) -> Path:
-    cfg = {"type": "unet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": 4,
+    cfg = {"type": "unet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "feature_size": 4,
            "num_downs": 3}
     torch.manual_seed(0)
     net = build_net(cfg)

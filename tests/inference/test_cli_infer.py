@@ -34,7 +34,7 @@ def _package(folder: Path, net_cfg: dict, zero_last: bool = False, **kw) -> Path
 
 @pytest.fixture(scope="module")
 def identity_model(tmp_path_factory) -> Path:
-    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 3, "out_channels": 1, "channels": 4,
+    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 3, "out_channels": 1, "feature_size": 4,
            "num_layers": 3}
     return _package(tmp_path_factory.mktemp("m") / "identity", cfg, zero_last=True, input_mode="2.5d",
                     context_slices=1, patch_size=[64, 64], description="medgan test identity")
@@ -42,7 +42,7 @@ def identity_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def sr_model(tmp_path_factory) -> Path:
-    cfg = {"type": "srresnet", "spatial_dims": 2, "channels": 4, "num_blocks": 1, "upscale": 2}
+    cfg = {"type": "srresnet", "spatial_dims": 2, "feature_size": 4, "num_res_blocks": 1, "scale": 2}
     return _package(tmp_path_factory.mktemp("m") / "sr", cfg, scale=2)
 
 
@@ -222,7 +222,7 @@ def test_user_errors_exit_2_with_one_line_and_write_nothing(identity_model, scan
 
 
 def test_lightning_ckpt_and_3d_model_run_through_the_cli(scans, tmp_path):
-    cfg = {"type": "rescnn_lite", "spatial_dims": 3, "in_channels": 1, "out_channels": 1, "channels": 4,
+    cfg = {"type": "rescnn_lite", "spatial_dims": 3, "in_channels": 1, "out_channels": 1, "feature_size": 4,
            "num_layers": 2}
     pkg = _package(tmp_path / "m3d", cfg, zero_last=True, input_mode="3d", patch_size=[32, 32, 4])
     from medgan.package import load_model_package

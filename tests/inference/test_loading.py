@@ -7,10 +7,10 @@ from medgan.nets import build_net
 
 
 @pytest.mark.parametrize("cfg,expected", [
-    ({"type": "unet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": 2,
+    ({"type": "unet_generator", "spatial_dims": 2, "in_channels": 1, "out_channels": 1, "feature_size": 2,
       "num_downs": 3}, (8, (1, 1))),
-    ({"type": "srresnet", "spatial_dims": 2, "channels": 4, "num_blocks": 1, "upscale": 2}, (1, (2, 2))),
-    ({"type": "rescnn_lite", "spatial_dims": 3, "channels": 2, "num_layers": 2}, (1, (1, 1, 1))),
+    ({"type": "srresnet", "spatial_dims": 2, "feature_size": 4, "num_res_blocks": 1, "scale": 2}, (1, (2, 2))),
+    ({"type": "rescnn_lite", "spatial_dims": 3, "feature_size": 2, "num_layers": 2}, (1, (1, 1, 1))),
 ])
 def test_probe_finds_size_multiple_and_scale_of_registry_nets(cfg, expected):
     assert probe_net(build_net(cfg).eval(), 1, cfg["spatial_dims"]) == expected

@@ -16,7 +16,7 @@ WINDOW = {"type": "window", "hu_min": -1024.0, "hu_max": 3071.0, "out_min": -1.0
 
 
 def _untrained_sr(spatial_dims: int = 2) -> tuple[dict, dict]:
-    cfg = {"type": "srresnet", "spatial_dims": spatial_dims, "channels": 4, "num_blocks": 1, "upscale": 2}
+    cfg = {"type": "srresnet", "spatial_dims": spatial_dims, "feature_size": 4, "num_res_blocks": 1, "scale": 2}
     net = build_net(cfg)
     manifest = make_manifest(recipe="test", nets={"generator": cfg}, infer_net="generator",
                              spatial_dims=spatial_dims, normalization=WINDOW, scale=2,
@@ -55,7 +55,7 @@ def test_untrained_3d_package_is_interpolation() -> None:
 
 def test_onnx_backend_runs_the_interpolation_and_projection() -> None:
     pytest.importorskip("onnxruntime")
-    cfg = {"type": "srresnet", "spatial_dims": 2, "channels": 4, "num_blocks": 1, "upscale": 2, "consistency": True,
+    cfg = {"type": "srresnet", "spatial_dims": 2, "feature_size": 4, "num_res_blocks": 1, "scale": 2, "consistency": True,
            "norm": "none"}
     net = build_net(cfg)
     torch.nn.init.normal_(net.tail.weight, std=0.1)  # a non-zero correction

@@ -10,7 +10,7 @@ from medgan.nets import build_net
 
 
 def test_feature_matching_zero_for_same_image_and_trains_generator_only() -> None:
-    d = build_net({"type": "patchgan", "channels": 4, "n_layers": 2, "norm": "none"})
+    d = build_net({"type": "patchgan", "feature_size": 4, "num_layers": 2, "norm": "none"})
     real = torch.randn(1, 1, 32, 32)
     fake = torch.randn(1, 1, 32, 32, requires_grad=True)
     _, real_feats = d(real, return_features=True)

@@ -20,20 +20,20 @@ CASES: dict[str, dict] = {
     "ae_conv": {"cfg": {"channels": [4, 8], "strides": [2, 2]}, "size": 16},
     "dae": {"cfg": {"channels": [4, 8], "strides": [2, 2], "noise_std": 0.1}, "size": 16},
     "vae": {"cfg": {"img_size": 16, "channels": [4, 8], "strides": [2, 2], "latent_size": 4}, "size": 16},
-    "redcnn": {"cfg": {"channels": 4}, "size": 24},
-    "rescnn_lite": {"cfg": {"channels": 4, "num_layers": 3}, "size": 16},
+    "redcnn": {"cfg": {"feature_size": 4}, "size": 24},
+    "rescnn_lite": {"cfg": {"feature_size": 4, "num_layers": 3}, "size": 16},
     "resunet": {"cfg": {"channels": [4, 8]}, "size": 16},
     "nafnet": {"cfg": {"channels": [4, 8]}, "size": 16},
     "anomaly_restorer": {"cfg": {"channels": [4, 8]}, "size": 16, "dims": (2,)},  # 2D / 2.5D only
-    "resnet_generator": {"cfg": {"channels": 4, "n_blocks": 1}, "size": 16},
-    "unet_generator": {"cfg": {"channels": 4, "num_downs": 4}, "size": 16},
-    "srresnet": {"cfg": {"channels": 4, "num_blocks": 1, "upscale": 2}, "size": 16, "out": 32},
-    "dcgan_generator": {"cfg": {"latent_size": 8, "channels": 4, "img_size": 16, "num_classes": 3}, "size": 16},
-    "patchgan": {"cfg": {"channels": 4, "n_layers": 2}, "size": 32, "out": 6},
-    "pixelgan": {"cfg": {"channels": 4}, "size": 16},
-    "srgan_discriminator": {"cfg": {"channels": 4, "dense_units": 8, "pool_size": 2}, "size": 16},
+    "resnet_generator": {"cfg": {"feature_size": 4, "num_res_blocks": 1}, "size": 16},
+    "unet_generator": {"cfg": {"feature_size": 4, "num_downs": 4}, "size": 16},
+    "srresnet": {"cfg": {"feature_size": 4, "num_res_blocks": 1, "scale": 2}, "size": 16, "out": 32},
+    "dcgan_generator": {"cfg": {"latent_size": 8, "feature_size": 4, "img_size": 16, "num_classes": 3}, "size": 16},
+    "patchgan": {"cfg": {"feature_size": 4, "num_layers": 2}, "size": 32, "out": 6},
+    "pixelgan": {"cfg": {"feature_size": 4}, "size": 16},
+    "srgan_discriminator": {"cfg": {"feature_size": 4, "dense_units": 8, "pool_size": 2}, "size": 16},
     "dcgan_discriminator": {
-        "cfg": {"channels": 4, "img_size": 16, "num_classes": 3, "minibatch_std": True}, "size": 16
+        "cfg": {"feature_size": 4, "img_size": 16, "num_classes": 3, "minibatch_std": True}, "size": 16
     },
 }
 
@@ -124,8 +124,52 @@ def test_build_net_unknown_type_lists_known_names() -> None:
 
 
 def test_build_net_unknown_argument_is_named() -> None:
-    with pytest.raises(ConfigError, match="unknown argument 'n_block'.*did you mean 'n_blocks'"):
-        build_net({"type": "resnet_generator", "n_block": 6})
+    with pytest.raises(ConfigError, match="unknown argument 'num_res_block'.*did you mean 'num_res_blocks'"):
+        build_net({"type": "resnet_generator", "num_res_block": 6})
+
+
+@pytest.mark.parametrize(
+    ("net", "old", "new"),
+    [
+        ("patchgan", "n_layers", "num_layers"),
+        ("resnet_generator", "n_blocks", "num_res_blocks"),
+        ("srresnet", "num_blocks", "num_res_blocks"),
+        ("srresnet", "upscale", "scale"),
+        ("resunet", "blocks", "num_res_blocks"),
+        ("nafnet", "middle_blocks", "num_middle_blocks"),
+        ("redcnn", "channels", "feature_size"),  # one width: feature_size; channels is always a list per level
+        ("dcgan_generator", "latent_dim", "latent_size"),
+    ],
+)
+def test_old_argument_names_are_refused_naming_the_new_one(net: str, old: str, new: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_net({"type": net, old: 2})
+    assert str(err.value) == f"net '{net}': argument '{old}' is now called '{new}'"
+
+
+def test_nets_with_levels_take_channels_as_a_list_and_the_others_feature_size() -> None:
+    import inspect
+
+    from medgan.nets import NETS
+
+    for name in NETS.names():
+        params = inspect.signature(NETS.get(name)).parameters
+        assert not ("channels" in params and "feature_size" in params), name
+        if "channels" in params:  # one width per level, as MONAI's UNet / AutoEncoder
+            assert "Sequence" in str(params["channels"].annotation), name
+        if "feature_size" in params:
+            assert params["feature_size"].annotation in (int, "int"), name
+        assert not {"n_layers", "n_blocks", "num_blocks", "blocks", "upscale", "latent_dim"} & set(params), name
+
+
+def test_stored_configs_with_old_names_are_read_under_the_new_ones() -> None:
+    from medgan.nets import rename_net_config
+
+    old = {"type": "resnet_generator", "channels": 4, "n_blocks": 1, "norm": "none"}
+    assert rename_net_config(old) == {"type": "resnet_generator", "feature_size": 4, "num_res_blocks": 1,
+                                      "norm": "none"}
+    assert rename_net_config({"type": "resunet", "channels": [4, 8]}) == {"type": "resunet", "channels": [4, 8]}
+    assert rename_net_config({"type": "no_such_net", "n_blocks": 1}) == {"type": "no_such_net", "n_blocks": 1}
 
 
 @pytest.mark.parametrize(
@@ -134,7 +178,7 @@ def test_build_net_unknown_argument_is_named() -> None:
         ({"type": "patchgan", "norm": "group"}, "norm"),
         ({"type": "redcnn", "spatial_dims": 1}, "spatial_dims"),
         ({"type": "unet_generator", "num_downs": 1}, "num_downs"),
-        ({"type": "srresnet", "upscale": 5}, "upscale"),
+        ({"type": "srresnet", "scale": 5}, "scale"),
         ({"type": "dcgan_generator", "img_size": 48}, "img_size"),
         ({"type": "ae_undercomplete", "img_size": 4, "latent_size": 16}, "latent_size"),
         ({"type": "ae_overcomplete", "img_size": 4, "latent_size": 16}, "latent_size"),
@@ -162,13 +206,13 @@ def test_build_net_needs_type() -> None:
 
 # image-to-image nets: (config, size multiple, minimum size, output scale)
 ANY_SIZE = {
-    "resnet_generator": ({"channels": 2, "n_blocks": 1}, 4, 8, 1),
-    "unet_generator": ({"channels": 2, "num_downs": 3}, 8, 8, 1),
-    "redcnn": ({"channels": 2}, 1, 21, 1),
-    "rescnn_lite": ({"channels": 2, "num_layers": 3}, 1, 3, 1),
+    "resnet_generator": ({"feature_size": 2, "num_res_blocks": 1}, 4, 8, 1),
+    "unet_generator": ({"feature_size": 2, "num_downs": 3}, 8, 8, 1),
+    "redcnn": ({"feature_size": 2}, 1, 21, 1),
+    "rescnn_lite": ({"feature_size": 2, "num_layers": 3}, 1, 3, 1),
     "resunet": ({"channels": [2, 4, 8]}, 4, 4, 1),
     "nafnet": ({"channels": [2, 4, 8]}, 4, 4, 1),
-    "srresnet": ({"channels": 2, "num_blocks": 1, "upscale": 2}, 1, 3, 2),
+    "srresnet": ({"feature_size": 2, "num_res_blocks": 1, "scale": 2}, 1, 3, 2),
     "ae_conv": ({"channels": [2, 4], "strides": [2, 2]}, 4, 8, 1),  # instance norm needs a bottleneck > 1 px
     "dae": ({"channels": [2, 4], "strides": [2, 2]}, 4, 8, 1),
 }

@@ -11,7 +11,7 @@ from medgan.nets.dcgan import MinibatchStd
 
 @pytest.mark.parametrize("img_size", [8, 32, 64])
 def test_generator_sizes_and_tanh(img_size: int) -> None:
-    net = build_net({"type": "dcgan_generator", "latent_size": 8, "channels": 2, "img_size": img_size})
+    net = build_net({"type": "dcgan_generator", "latent_size": 8, "feature_size": 2, "img_size": img_size})
     out = net(torch.randn(2, 8))
     assert out.shape == (2, 1, img_size, img_size)
     assert out.abs().max() <= 1
@@ -19,7 +19,7 @@ def test_generator_sizes_and_tanh(img_size: int) -> None:
 
 def test_paper_generator_widths() -> None:
     with torch.device("meta"):
-        net = build_net({"type": "dcgan_generator", "latent_size": 100, "channels": 64, "img_size": 64})
+        net = build_net({"type": "dcgan_generator", "latent_size": 100, "feature_size": 64, "img_size": 64})
     convs = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [c.out_channels for c in convs] == [512, 256, 128, 64, 1]
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -27,19 +27,19 @@ def test_paper_generator_widths() -> None:
 
 
 def test_conditioning_changes_output_and_labels_required() -> None:
-    gen = build_net({"type": "dcgan_generator", "latent_size": 8, "channels": 2, "img_size": 8,
+    gen = build_net({"type": "dcgan_generator", "latent_size": 8, "feature_size": 2, "img_size": 8,
                      "num_classes": 4}).eval()
     z = torch.randn(1, 8).repeat(2, 1)
     out = gen(z, torch.tensor([0, 3]))
     assert not torch.allclose(out[0], out[1])
     with pytest.raises(ValueError, match="labels"):
         gen(z)
-    disc = build_net({"type": "dcgan_discriminator", "channels": 2, "img_size": 8, "num_classes": 4}).eval()
+    disc = build_net({"type": "dcgan_discriminator", "feature_size": 2, "img_size": 8, "num_classes": 4}).eval()
     x = torch.randn(1, 1, 8, 8).repeat(2, 1, 1, 1)
     logits = disc(x, torch.tensor([1, 2]))
     assert logits.shape == (2, 1) and logits[0] != logits[1]
     with pytest.raises(ValueError, match="labels"):
-        build_net({"type": "dcgan_discriminator", "channels": 2, "img_size": 8})(x, torch.tensor([0, 1]))
+        build_net({"type": "dcgan_discriminator", "feature_size": 2, "img_size": 8})(x, torch.tensor([0, 1]))
 
 
 def test_minibatch_std_sees_batch_diversity() -> None:

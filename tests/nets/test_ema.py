@@ -25,7 +25,7 @@ def test_ema_update_rule_and_buffers() -> None:
 
 
 def test_ema_forward_and_state_dict() -> None:
-    gen = build_net({"type": "rescnn_lite", "channels": 4, "num_layers": 3}).eval()
+    gen = build_net({"type": "rescnn_lite", "feature_size": 4, "num_layers": 3}).eval()
     ema = EMA(gen, decay=0.5)
     ema.update(gen)
     ema.eval()

@@ -9,14 +9,14 @@ from medgan.nets import build_net
 
 
 def test_reference_parameter_count() -> None:
-    # pytorch-CycleGAN-and-pix2pix "basic" D: n_layers 3, ndf 64, instance norm, 3 input channels
+    # pytorch-CycleGAN-and-pix2pix "basic" D: num_layers 3, ndf 64, instance norm, 3 input channels
     with torch.device("meta"):
-        net = build_net({"type": "patchgan", "in_channels": 3, "channels": 64, "n_layers": 3, "norm": "instance"})
+        net = build_net({"type": "patchgan", "in_channels": 3, "feature_size": 64, "num_layers": 3, "norm": "instance"})
     assert sum(p.numel() for p in net.parameters()) == 2_764_737
 
 
-def _receptive_field(n_layers: int) -> tuple[int, int]:
-    net = build_net({"type": "patchgan", "channels": 2, "n_layers": n_layers, "norm": "none"})
+def _receptive_field(num_layers: int) -> tuple[int, int]:
+    net = build_net({"type": "patchgan", "feature_size": 2, "num_layers": num_layers, "norm": "none"})
     with torch.no_grad():  # positive weights: no cancellation, the gradient support is the receptive field
         for p in net.parameters():
             p.fill_(0.01)
@@ -28,13 +28,13 @@ def _receptive_field(n_layers: int) -> tuple[int, int]:
     return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
 
 
-@pytest.mark.parametrize("n_layers, field", [(3, 70), (1, 16), (2, 34)])
-def test_receptive_field(n_layers: int, field: int) -> None:
-    assert _receptive_field(n_layers) == (field, field)
+@pytest.mark.parametrize("num_layers, field", [(3, 70), (1, 16), (2, 34)])
+def test_receptive_field(num_layers: int, field: int) -> None:
+    assert _receptive_field(num_layers) == (field, field)
 
 
 def test_spectral_norm_bounds_each_conv() -> None:
-    net = build_net({"type": "patchgan", "channels": 4, "n_layers": 2, "norm": "none", "spectral_norm": True})
+    net = build_net({"type": "patchgan", "feature_size": 4, "num_layers": 2, "norm": "none", "spectral_norm": True})
     net.train()
     for _ in range(10):  # power iterations converge over forward passes
         net(torch.randn(1, 1, 32, 32))
@@ -59,7 +59,7 @@ def test_state_dict_keys_follow_the_reference_layout() -> None:
 
 
 def test_pixelgan_is_per_pixel() -> None:
-    net = build_net({"type": "pixelgan", "channels": 4}).eval()
+    net = build_net({"type": "pixelgan", "feature_size": 4}).eval()
     x = torch.randn(1, 1, 16, 16)
     y = x.clone()
     y[..., 3, 5] += 1.0

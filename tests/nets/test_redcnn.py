@@ -19,13 +19,13 @@ def test_redcnn_shape_and_paper_parameter_count() -> None:
 
 
 def test_redcnn_is_residual_from_input() -> None:
-    net = build_net({"type": "redcnn", "channels": 4})
+    net = build_net({"type": "redcnn", "feature_size": 4})
     with torch.no_grad():
         for p in net.parameters():
             p.zero_()
     x = torch.randn(1, 1, 32, 32)
     assert torch.equal(net(x), x)  # zero body: the input shortcut alone, no final ReLU clipping negatives
-    net_relu = build_net({"type": "redcnn", "channels": 4, "final_relu": True})
+    net_relu = build_net({"type": "redcnn", "feature_size": 4, "final_relu": True})
     with torch.no_grad():
         for p in net_relu.parameters():
             p.zero_()
@@ -34,7 +34,7 @@ def test_redcnn_is_residual_from_input() -> None:
 
 def test_2_5d_input_adds_centre_slice() -> None:
     for name in ("redcnn", "rescnn_lite"):
-        net = build_net({"type": name, "in_channels": 3, "out_channels": 1, "channels": 4})
+        net = build_net({"type": name, "in_channels": 3, "out_channels": 1, "feature_size": 4})
         with torch.no_grad():
             for p in net.parameters():
                 p.zero_()

@@ -16,14 +16,14 @@ def _count(net: torch.nn.Module) -> int:
 def test_reference_parameter_count_9_blocks() -> None:
     # pytorch-CycleGAN-and-pix2pix, resnet_9blocks, ngf 64, instance norm, 3 -> 3 channels
     with torch.device("meta"):
-        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3, "channels": 64,
-                         "n_blocks": 9, "norm": "instance"})
+        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3, "feature_size": 64,
+                         "num_res_blocks": 9, "norm": "instance"})
     assert _count(net) == 11_378_179
 
 
 def test_6_blocks_count_and_reflection_padding() -> None:
     with torch.device("meta"):
-        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3, "n_blocks": 6})
+        net = build_net({"type": "resnet_generator", "in_channels": 3, "out_channels": 3, "num_res_blocks": 6})
     # three 256-channel blocks fewer, each two 3x3 convs with bias
     assert _count(net) == 11_378_179 - 3 * 2 * (256 * 256 * 9 + 256)
     assert any(isinstance(m, torch.nn.ReflectionPad2d) for m in net.modules())
@@ -31,7 +31,7 @@ def test_6_blocks_count_and_reflection_padding() -> None:
 
 
 def test_3d_uses_3d_layers_and_tanh_range() -> None:
-    net = build_net({"type": "resnet_generator", "spatial_dims": 3, "channels": 2, "n_blocks": 1})
+    net = build_net({"type": "resnet_generator", "spatial_dims": 3, "feature_size": 2, "num_res_blocks": 1})
     assert any(isinstance(m, torch.nn.ReflectionPad3d) for m in net.modules())
     out = net(10 * torch.randn(1, 1, 8, 12, 16))
     assert out.shape == (1, 1, 8, 12, 16)
@@ -39,7 +39,7 @@ def test_3d_uses_3d_layers_and_tanh_range() -> None:
 
 
 def test_non_square_input_and_dropout_in_blocks() -> None:
-    net = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 2, "dropout": 0.5})
+    net = build_net({"type": "resnet_generator", "feature_size": 4, "num_res_blocks": 2, "dropout": 0.5})
     assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 2
     assert net(torch.randn(1, 1, 20, 36)).shape == (1, 1, 20, 36)
 
@@ -57,7 +57,7 @@ def test_state_dict_keys_follow_the_reference_layout() -> None:
 
 
 def test_residual_generator_starts_as_the_exact_identity_and_then_learns() -> None:
-    net = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 1, "residual": True})
+    net = build_net({"type": "resnet_generator", "feature_size": 4, "num_res_blocks": 1, "residual": True})
     x = 3 * torch.randn(2, 1, 16, 20)  # beyond tanh's range: a residual net must not squash it
     assert torch.equal(net(x), x)
     assert not any(isinstance(m, torch.nn.Tanh) for m in net.modules())
@@ -72,10 +72,10 @@ def test_residual_generator_starts_as_the_exact_identity_and_then_learns() -> No
 
 
 def test_residual_generator_keeps_the_reference_state_dict_keys_and_takes_a_2_5d_stack() -> None:
-    plain = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 1})
-    residual = build_net({"type": "resnet_generator", "channels": 4, "n_blocks": 1, "residual": True})
+    plain = build_net({"type": "resnet_generator", "feature_size": 4, "num_res_blocks": 1})
+    residual = build_net({"type": "resnet_generator", "feature_size": 4, "num_res_blocks": 1, "residual": True})
     assert set(plain.state_dict()) == set(residual.state_dict())
-    stack = build_net({"type": "resnet_generator", "in_channels": 3, "channels": 4, "n_blocks": 1, "residual": True})
+    stack = build_net({"type": "resnet_generator", "in_channels": 3, "feature_size": 4, "num_res_blocks": 1, "residual": True})
     x = torch.randn(1, 3, 16, 16)
     assert torch.equal(stack(x), x[:, 1:2])  # the centre slice
 

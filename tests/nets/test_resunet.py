@@ -8,7 +8,7 @@ import torch
 from medgan.errors import ConfigError
 from medgan.nets import build_net
 
-TINY = {"resunet": {"channels": [4, 8]}, "nafnet": {"channels": [4, 8], "middle_blocks": 1}}
+TINY = {"resunet": {"channels": [4, 8]}, "nafnet": {"channels": [4, 8], "num_middle_blocks": 1}}
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

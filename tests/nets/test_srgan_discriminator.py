@@ -19,6 +19,6 @@ def test_paper_widths_and_strides() -> None:
 
 
 def test_any_input_size() -> None:
-    net = build_net({"type": "srgan_discriminator", "channels": 2, "dense_units": 4})
+    net = build_net({"type": "srgan_discriminator", "feature_size": 2, "dense_units": 4})
     for size in [(16, 16), (40, 24)]:
         assert net(torch.randn(2, 1, *size)).shape == (2, 1)

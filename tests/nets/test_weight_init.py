@@ -30,7 +30,7 @@ def test_xavier_and_kaiming_scales() -> None:
 
 
 def test_spectral_norm_original_weight_is_initialised() -> None:
-    net = build_net({"type": "patchgan", "channels": 8, "n_layers": 1, "norm": "none", "spectral_norm": True})
+    net = build_net({"type": "patchgan", "feature_size": 8, "num_layers": 1, "norm": "none", "spectral_norm": True})
     init_weights(net, "normal", gain=0.5)
     original = net.model[2].parametrizations.weight.original
     assert original.std().item() == pytest.approx(0.5, rel=0.1)

@@ -20,7 +20,7 @@ CROP = (slice(20, 84), slice(24, 72), slice(12, 17))  # 64 x 48 x 5 voxels of th
 
 @pytest.fixture(scope="module")
 def identity_model(tmp_path_factory):
-    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 3, "out_channels": 1, "channels": 4,
+    cfg = {"type": "rescnn_lite", "spatial_dims": 2, "in_channels": 3, "out_channels": 1, "feature_size": 4,
            "num_layers": 3}
     return _package(tmp_path_factory.mktemp("m") / "identity", cfg, zero_last=True, input_mode="2.5d",
                     context_slices=1, description="medgan test identity")

@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import copy
 
-PATCH_D = {"type": "patchgan", "channels": 4, "n_layers": 1}
+PATCH_D = {"type": "patchgan", "feature_size": 4, "num_layers": 1}
 
 RECIPE_CONFIGS: dict[str, dict] = {
     "dae": {"recipe": {"name": "dae", "noise_std": 0.05},
             "nets": {"generator": {"type": "dae", "channels": [4, 8], "strides": [2, 2]}}},
     "vae": {"recipe": {"name": "vae", "kl_weight": 0.01},
             "nets": {"generator": {"type": "vae", "channels": [4, 8], "strides": [2, 2], "latent_size": 8}}},
-    "redcnn": {"recipe": {"name": "redcnn"}, "nets": {"generator": {"type": "redcnn", "channels": 4}},
+    "redcnn": {"recipe": {"name": "redcnn"}, "nets": {"generator": {"type": "redcnn", "feature_size": 4}},
                "data": {"patch_size": [32, 32]}},
     "pix2pix": {"recipe": {"name": "pix2pix"},
-                "nets": {"generator": {"type": "unet_generator", "channels": 4, "num_downs": 3}, "discriminator": PATCH_D}},
+                "nets": {"generator": {"type": "unet_generator", "feature_size": 4, "num_downs": 3}, "discriminator": PATCH_D}},
     "cyclegan": {"recipe": {"name": "cyclegan", "pool_size": 3},
-                 "nets": {"generator": {"type": "resnet_generator", "channels": 4, "n_blocks": 1},
+                 "nets": {"generator": {"type": "resnet_generator", "feature_size": 4, "num_res_blocks": 1},
                           "discriminator": PATCH_D},
                  "data": {"pairing": "unpaired"}},
     "srgan": {"recipe": {"name": "srgan", "pretrain_steps": 1},
-              "nets": {"generator": {"type": "srresnet", "channels": 4, "num_blocks": 1},
-                       "discriminator": {"type": "srgan_discriminator", "channels": 4, "dense_units": 8}},
+              "nets": {"generator": {"type": "srresnet", "feature_size": 4, "num_res_blocks": 1},
+                       "discriminator": {"type": "srgan_discriminator", "feature_size": 4, "dense_units": 8}},
               "data": {"scale": 2}},
-    "dcgan": {"recipe": {"name": "dcgan", "latent_dim": 8},
-              "nets": {"generator": {"type": "dcgan_generator", "channels": 4},
-                       "discriminator": {"type": "dcgan_discriminator", "channels": 4}},
+    "dcgan": {"recipe": {"name": "dcgan", "latent_size": 8},
+              "nets": {"generator": {"type": "dcgan_generator", "feature_size": 4},
+                       "discriminator": {"type": "dcgan_discriminator", "feature_size": 4}},
               "data": {"pairing": "single"}},
-    "cgan": {"recipe": {"name": "cgan", "latent_dim": 8, "num_classes": 2},
-             "nets": {"generator": {"type": "dcgan_generator", "channels": 4},
-                      "discriminator": {"type": "dcgan_discriminator", "channels": 4}},
+    "cgan": {"recipe": {"name": "cgan", "latent_size": 8, "num_classes": 2},
+             "nets": {"generator": {"type": "dcgan_generator", "feature_size": 4},
+                      "discriminator": {"type": "dcgan_discriminator", "feature_size": 4}},
              "data": {"pairing": "single"}},
 }
 

@@ -33,7 +33,7 @@ def test_supervised_denoiser_beats_the_low_dose_input_on_held_out_anatomy(tmp_pa
         "data.batch_size=4", "trainer.max_steps=400", "trainer.accelerator=cpu", "trainer.devices=1",
         "trainer.val_check_interval=null", "trainer.precision=32-true", "trainer.enable_progress_bar=false",
         "validation.panels=1", "optim.lr=5e-4",
-        "nets.generator={type: rescnn_lite, channels: 16, num_layers: 5, norm: none}",
+        "nets.generator={type: rescnn_lite, feature_size: 16, num_layers: 5, norm: none}",
     ])
     assert code == 0
     rows = [r for r in csv.DictReader(open(run / "metrics.csv")) if r.get("val/rmse")]

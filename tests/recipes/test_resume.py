@@ -24,7 +24,7 @@ def _run(name: str, run, steps: int, resume: bool = False) -> dict:
     raw = tiny_config(name, run, trainer={"max_steps": steps}, scheduler={"type": "linear_decay", "total_steps": 5},
                       validation={"window": "chest", "panels": 1, "diversity": {"samples": 2}})
     if name == "pix2pix":  # as issue 17 found it: num_downs 6 puts dropout (Pix2Pix's noise) in the U-Net
-        raw["nets"]["generator"].update(channels=2, num_downs=6, dropout=0.5)
+        raw["nets"]["generator"].update(feature_size=2, num_downs=6, dropout=0.5)
         raw["data"]["patch_size"] = [64, 64]
     if name == "vae":
         raw["recipe"]["kl_warmup_steps"] = 3

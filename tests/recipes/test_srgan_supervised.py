@@ -64,7 +64,7 @@ def test_3d_thick_to_thin_trains_and_infers_on_the_thin_grid(tmp_path, ct_chest_
     root = prepare_sr(scans, tmp_path / "ds", 2, slice_scale=4, split=(0.5, 0.5, 0.0), progress=False)
     raw = tiny_config("srgan", tmp_path / "run", trainer={"max_steps": 2},
                       recipe={"adv_weight": 0.0, "feature_weight": 0.0, "ema_decay": 0.9},
-                      nets={"generator": {"type": "srresnet", "channels": 4, "num_blocks": 1, "upscale": [2, 2, 4],
+                      nets={"generator": {"type": "srresnet", "feature_size": 4, "num_res_blocks": 1, "scale": [2, 2, 4],
                                           "consistency": True, "norm": "none"}},
                       data={"root": str(root), "input_mode": "3d", "patch_size": [8, 8, 4]})
     train(validate_config(raw))

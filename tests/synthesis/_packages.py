@@ -16,7 +16,7 @@ NORM = HUNormalizer(hu_min=-1024.0, hu_max=1024.0)
 
 def cgan_config(num_classes: int = 2, img_size: int = 16, latent: int = 8) -> dict[str, Any]:
     return {"type": "dcgan_generator", "spatial_dims": 2, "latent_size": latent, "out_channels": 1,
-            "channels": 8, "img_size": img_size, "num_classes": num_classes}
+            "feature_size": 8, "img_size": img_size, "num_classes": num_classes}
 
 
 def save_package(folder: Path, net_cfg: dict[str, Any], recipe: str = "cgan", net: torch.nn.Module | None = None,

@@ -23,7 +23,7 @@ def test_briefly_trained_cgan_draws_the_requested_class(tmp_path):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     gen = build_net(cgan_config())
-    disc = build_net({"type": "dcgan_discriminator", "img_size": 16, "channels": 8, "num_classes": 2})
+    disc = build_net({"type": "dcgan_discriminator", "img_size": 16, "feature_size": 8, "num_classes": 2})
     loss = build_loss({"type": "lsgan"})
     opt_g = torch.optim.Adam(gen.parameters(), lr=2e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-3, betas=(0.5, 0.999))

@@ -13,8 +13,8 @@ from tests.recipes.conftest import SyntheticCTDataModule
 
 GUARDS = {"recipe": {"label_smoothing": 0.1, "pool_size": 4, "class_names": ["lung", "soft"],
                      "gan_loss": {"type": "hinge"}},
-          "nets": {"generator": {"type": "dcgan_generator", "channels": 4},
-                   "discriminator": {"type": "dcgan_discriminator", "channels": 4, "spectral_norm": True,
+          "nets": {"generator": {"type": "dcgan_generator", "feature_size": 4},
+                   "discriminator": {"type": "dcgan_discriminator", "feature_size": 4, "spectral_norm": True,
                                      "minibatch_std": True}},
           "validation": {"diversity": {"samples": 4, "on_collapse": "restore"}}}
 

@@ -28,7 +28,7 @@ class Stub(nn.Module):
 
 def _generator(constant: bool = False, classes: int = 0) -> nn.Module:
     torch.manual_seed(1)
-    net = build_net({"type": "dcgan_generator", "latent_size": 8, "channels": 4, "img_size": 16,
+    net = build_net({"type": "dcgan_generator", "latent_size": 8, "feature_size": 4, "img_size": 16,
                      "num_classes": classes}).eval()
     if constant:  # the output layer ignores its input: every z gives tanh(bias)
         last = [m for m in net.modules() if isinstance(m, nn.ConvTranspose2d)][-1]
