@@ -33,13 +33,29 @@ import torch
 from medgan.errors import ConfigError
 from medgan.transforms.fbp_filter import FILTERS, ramp_filter
 
-__all__ = ["FILTERS", "ParallelBeamProjector", "min_detector_bins", "ramp_filter"]
+__all__ = ["FILTERS", "ParallelBeamProjector", "check_geometry", "min_detector_bins", "ramp_filter"]
 
 
 def min_detector_bins(size: int) -> int:
     """Smallest odd bin count whose detector covers the image diagonal plus the interpolation neighbour."""
     half = math.ceil((size - 1) / 2 * math.sqrt(2) + 1)
     return 2 * half + 1
+
+
+def check_geometry(size: int, views: int, detector_bins: int | None) -> int:
+    """Validate a parallel-beam geometry; returns the detector bin count (default :func:`min_detector_bins`)."""
+    if size < 2:
+        raise ConfigError(f"size: got {size}, allowed: an image side of at least 2 pixels")
+    if views < 2:
+        raise ConfigError(f"views: got {views}, allowed: at least 2 projection angles")
+    min_bins = min_detector_bins(size)
+    detector_bins = min_bins if detector_bins is None else int(detector_bins)
+    if detector_bins < min_bins:
+        raise ConfigError(
+            f"detector_bins: got {detector_bins} for a {size}x{size} image, allowed: >= {min_bins} "
+            "(the detector must cover the image diagonal)"
+        )
+    return detector_bins
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -89,18 +105,7 @@ class ParallelBeamProjector:
         symmetric: bool = True,
         _matrices: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        if size < 2:
-            raise ConfigError(f"size: got {size}, allowed: an image side of at least 2 pixels")
-        if views < 2:
-            raise ConfigError(f"views: got {views}, allowed: at least 2 projection angles")
-        min_bins = min_detector_bins(size)
-        if detector_bins is None:
-            detector_bins = min_bins
-        if detector_bins < min_bins:
-            raise ConfigError(
-                f"detector_bins: got {detector_bins} for a {size}x{size} image, allowed: >= {min_bins} "
-                "(the detector must cover the image diagonal)"
-            )
+        detector_bins = check_geometry(size, views, detector_bins)
         self.size = int(size)
         self.views = int(views)
         self.detector_bins = int(detector_bins)
