@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medgan.figures import _atomic_savefig
+from medgan.figures import save_figure
 
 INSET_FRACTION = 0.25  # side of the zoomed region, as a fraction of the slice side
 
@@ -90,10 +90,7 @@ def save_comparison_panel(
     if methods:
         fig.colorbar(im, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01, label="HU")
     fig.suptitle(title or f"window [{window[0]:g}, {window[1]:g}] HU; differences +/-{diff_range:g} HU", fontsize=9)
-    try:
-        return _atomic_savefig(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def save_metric_boxplots(path: str | os.PathLike, rows: Sequence[Mapping[str, object]], methods: Sequence[str],
@@ -116,7 +113,4 @@ def save_metric_boxplots(path: str | os.PathLike, rows: Sequence[Mapping[str, ob
         ax.set_ylabel(units.get(metric, metric))
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("per-case means (every case one dot; triangle = mean over cases)", fontsize=9)
-    try:
-        return _atomic_savefig(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

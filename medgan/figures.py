@@ -9,15 +9,24 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medgan.io.atomic import staged_output
 
 
-def _atomic_savefig(fig, path: Path) -> Path:
-    with staged_output(path) as staged:
-        fig.savefig(staged, dpi=100, bbox_inches="tight")
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Write the Matplotlib figure ``fig`` to ``path`` (PNG, 100 dpi) and close it. The file is written to a
+    temporary sibling and renamed (:func:`medgan.io.atomic.staged_output`), so a viewer never sees half a PNG."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        with staged_output(path) as staged:
+            fig.savefig(staged, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -85,10 +94,7 @@ def save_panel(
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="HU")
     if title:
         fig.suptitle(title)
-    try:
-        return _atomic_savefig(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def mean_pairwise_distance(samples: np.ndarray) -> float:
@@ -123,7 +129,4 @@ def save_diversity_plot(path: str | os.PathLike, steps: Sequence[int], values: S
     ax.set_ylabel("diversity (normalised units)")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
-    try:
-        return _atomic_savefig(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

@@ -75,12 +75,14 @@ def load_generator(model: str | os.PathLike | tuple[dict[str, Any], dict[str, An
     role = manifest["infer_net"]
     prefix = f"{role}."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    net = _build_with_weights(dict(manifest["nets"][role]), weights, role, where)
+    net = build_net_with_weights(dict(manifest["nets"][role]), weights, role, where)
     return manifest, net.eval()
 
 
-def _build_with_weights(cfg: dict[str, Any], weights: dict[str, torch.Tensor], role: str, where: Any) -> nn.Module:
-    """Build the net and load ``weights`` strictly.
+def build_net_with_weights(cfg: dict[str, Any], weights: dict[str, torch.Tensor], role: str,
+                           where: Any) -> nn.Module:
+    """Build the net ``cfg`` of model-package role ``role`` and load its ``weights`` strictly (errors name
+    ``where``, the package, and the role).
 
     The net is first built on the ``meta`` device and the stored tensors are assigned to it: the random
     initialisation that the weights would overwrite anyway costs seconds for a 50 M-parameter generator.

@@ -71,7 +71,7 @@ def load_dream_nets(model: str | os.PathLike) -> DreamNets:
     Raises:
         ModelPackageError: unreadable model, or a checkpoint whose recipe cannot be rebuilt.
     """
-    from medgan.inference.loading import _build_with_weights
+    from medgan.inference.loading import build_net_with_weights
     from medgan.package import load_model_package
 
     path = Path(model)
@@ -95,7 +95,7 @@ def load_dream_nets(model: str | os.PathLike) -> DreamNets:
     for role, cfg in manifest["nets"].items():
         prefix = f"{role}."
         weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        nets[role] = _build_with_weights(dict(cfg), weights, role, path).eval()
+        nets[role] = build_net_with_weights(dict(cfg), weights, role, path).eval()
         configs[role] = dict(cfg)
     return DreamNets(manifest, nets, normalizer, configs)
 
@@ -301,7 +301,7 @@ def save_dream_figure(path: str | os.PathLike, before_hu: torch.Tensor, after_hu
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from medgan.figures import _atomic_savefig
+    from medgan.figures import save_figure
 
     diff = (after_hu - before_hu).numpy()
     limit = max(float(abs(diff).max()), 1.0)
@@ -316,10 +316,7 @@ def save_dream_figure(path: str | os.PathLike, before_hu: torch.Tensor, after_hu
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="HU")
     if title:
         fig.suptitle(title, fontsize=9)
-    try:
-        return _atomic_savefig(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def run_dream(model: str | os.PathLike, layer: str, source: str, output: str | os.PathLike, octaves: int = 4,

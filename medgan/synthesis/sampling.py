@@ -140,7 +140,7 @@ def load_generative(model: str | os.PathLike, device: str = "cpu") -> Generative
     Raises:
         ModelPackageError: unreadable package, or a net that maps images to images (named, with what works).
     """
-    from medgan.inference.loading import _build_with_weights
+    from medgan.inference.loading import build_net_with_weights
     from medgan.package import load_model_package
 
     manifest, state = load_model_package(model)
@@ -155,7 +155,7 @@ def load_generative(model: str | os.PathLike, device: str = "cpu") -> Generative
             "dcgan, cgan or vae)")
     prefix = f"{role}."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    net = _build_with_weights(cfg, weights, role, where).to(device).eval()
+    net = build_net_with_weights(cfg, weights, role, where).to(device).eval()
     latent = int(net.latent_size if kind == "gan" else net.net.latent_size)
     spacing, assumed = manifest_spacing(manifest, where)
     classes = _class_names(manifest, cfg, where) if kind == "gan" else []
@@ -193,7 +193,7 @@ def save_contact_sheet(path: str | os.PathLike, images_hu: np.ndarray, window: t
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from medgan.figures import _atomic_savefig, centre_slice
+    from medgan.figures import centre_slice, save_figure
 
     n = len(images_hu)
     cols = math.ceil(math.sqrt(n))
@@ -211,10 +211,7 @@ def save_contact_sheet(path: str | os.PathLike, images_hu: np.ndarray, window: t
     fig.subplots_adjust(wspace=0.03, hspace=0.03, top=1 - (0.4 / height if title else 0.0))
     if title:
         fig.suptitle(title, fontsize=8)
-    try:
-        return _atomic_savefig(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def write_samples(model: str | os.PathLike | GenerativeModel, output: str | os.PathLike, n: int,
