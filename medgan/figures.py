@@ -16,15 +16,16 @@ import numpy as np
 from medgan.io.atomic import staged_output
 
 
-def save_figure(fig: Any, path: str | os.PathLike) -> Path:
-    """Write the Matplotlib figure ``fig`` to ``path`` (PNG, 100 dpi) and close it. The file is written to a
-    temporary sibling and renamed (:func:`medgan.io.atomic.staged_output`), so a viewer never sees half a PNG."""
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100, tight: bool = True) -> Path:
+    """Write the Matplotlib figure ``fig`` to ``path`` as PNG (``tight``: cropped to what is drawn) and close
+    it. The file is written to a temporary sibling and renamed (:func:`medgan.io.atomic.staged_output`), so a
+    viewer never sees half a PNG."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
     try:
         with staged_output(path) as staged:
-            fig.savefig(staged, dpi=100, bbox_inches="tight")
+            fig.savefig(staged, dpi=dpi, format="png", bbox_inches="tight" if tight else None)
     finally:
         plt.close(fig)
     return path

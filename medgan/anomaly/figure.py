@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medgan.io.atomic import staged_output
+from medgan.figures import save_figure
 from medgan.io.geometry import ras_to_lps
 
 
@@ -76,10 +76,4 @@ def save_anomaly_figure(
     axes[2].set_title(f"anomaly mask ({int(marked.sum())} voxels)")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    try:
-        with staged_output(path) as staged:
-            fig.savefig(staged, dpi=90, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90, tight=False)
