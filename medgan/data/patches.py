@@ -19,14 +19,23 @@ from monai.transforms import SpatialCrop, SpatialPad
 AIR_HU = -1024.0
 
 
-def slice_stack(volume: torch.Tensor, z: int, context: int = 0) -> torch.Tensor:
-    """Slices ``z - context .. z + context`` of ``volume`` (1, X, Y, Z) as channels: (2·context+1, X, Y).
+def stack_context(hu: torch.Tensor, start: int, stop: int, context: int) -> torch.Tensor:
+    """Slices ``start..stop-1`` of ``hu`` ``(X, Y, Z)`` with ``context`` neighbours on each side as channels
+    (the 2.5D input of training and of inference alike).
 
-    Neighbours beyond the ends repeat the edge slice, so the first and last slices are usable centres.
+    Returns:
+        ``(stop - start, 2·context + 1, X, Y)``; channel ``c`` holds slice ``z + c - context`` (ascending z),
+        clamped to the volume, i.e. edge slices are repeated (replicate padding), so the first and last
+        slices are usable centres.
     """
-    depth = volume.shape[-1]
-    index = [min(max(z + k, 0), depth - 1) for k in range(-context, context + 1)]
-    return volume[0, :, :, index].permute(2, 0, 1)
+    z = torch.arange(start, stop).unsqueeze(1) + torch.arange(-context, context + 1).unsqueeze(0)
+    z = z.clamp_(0, hu.shape[-1] - 1)
+    return hu[:, :, z].permute(2, 3, 0, 1)  # (X, Y, S, C) -> (S, C, X, Y)
+
+
+def slice_stack(volume: torch.Tensor, z: int, context: int = 0) -> torch.Tensor:
+    """Slice ``z`` of ``volume`` (1, X, Y, Z) with its :func:`stack_context` neighbours: (2·context+1, X, Y)."""
+    return stack_context(volume[0], z, z + 1, context)[0]
 
 
 def map_slice(z: int, source_affine: torch.Tensor, target_affine: torch.Tensor, target_depth: int) -> int:

@@ -16,6 +16,7 @@ import torch
 from monai.inferers import sliding_window_inference
 from tqdm.auto import tqdm
 
+from medgan.data.patches import stack_context
 from medgan.errors import ConfigError
 from medgan.transforms.intensity import HUNormalizer
 
@@ -35,18 +36,6 @@ def slab_ranges(n: int, slab: int) -> Iterator[tuple[int, int]]:
     """``[start, stop)`` ranges of at most ``slab`` slices covering ``range(n)``."""
     for start in range(0, n, slab):
         yield start, min(start + slab, n)
-
-
-def stack_context(hu: torch.Tensor, start: int, stop: int, context: int) -> torch.Tensor:
-    """Slices ``start..stop-1`` of ``hu`` ``(X, Y, Z)`` with ``context`` neighbours on each side as channels.
-
-    Returns:
-        ``(stop - start, 2·context + 1, X, Y)``; channel ``c`` holds slice ``z + c - context`` (ascending z),
-        clamped to the volume, i.e. edge slices are repeated (replicate padding).
-    """
-    z = torch.arange(start, stop).unsqueeze(1) + torch.arange(-context, context + 1).unsqueeze(0)
-    z = z.clamp_(0, hu.shape[-1] - 1)
-    return hu[:, :, z].permute(2, 3, 0, 1)  # (X, Y, S, C) -> (S, C, X, Y)
 
 
 def gaussian_weights(roi: Sequence[int], sigma_scale: float = 0.125) -> torch.Tensor:
