@@ -29,6 +29,7 @@ from torch import nn
 
 from medgan.errors import ConfigError, ModelPackageError
 from medgan.io.atomic import atomic_write, check_output, staged_output
+from medgan.io.formats import DEFAULT_SUFFIX
 from medgan.transforms.intensity import HUNormalizer, build_normalizer
 
 #: net types that make images from a latent vector, and how (``gan``: ``net(z, labels)``; ``vae``: decoder)
@@ -37,7 +38,8 @@ GENERATIVE_NETS = {"dcgan_generator": "gan", "vae": "vae"}
 ASSUMED_SPACING_MM = 1.0
 #: PNG samples hold ``HU + PNG_OFFSET_HU`` as unsigned 16-bit (air -1024 HU -> 0); never 8-bit
 PNG_OFFSET_HU = 1024
-SAMPLE_FORMATS = {"nrrd": ".nrrd", "nifti": ".nii.gz", "png": ".png"}
+#: what medgan-sample writes: volume formats with the endings of :mod:`medgan.io.formats`, or PNG tiles
+SAMPLE_FORMATS = {**{fmt: DEFAULT_SUFFIX[fmt] for fmt in ("nrrd", "nifti")}, "png": ".png"}
 
 
 @dataclass
