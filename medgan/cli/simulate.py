@@ -115,6 +115,7 @@ def _body(argv: Sequence[str] | None) -> int:
     src, dst = _check(args)
     from medgan.data.prepare import describe_simulation, simulate_volume
     from medgan.io import read_volume, write_volume
+    from medgan.transforms.lowdose import pixel_size
     from medgan.transforms.noise_level import estimate_noise_hu
 
     if args.no_cache:
@@ -150,7 +151,7 @@ def _body(argv: Sequence[str] | None) -> int:
     full = volume[0].as_tensor()[..., z].float().permute(2, 1, 0)  # a few spread slices say enough
     noise = low[0].as_tensor()[..., z].float().permute(2, 1, 0) - full
     try:
-        added = f"{estimate_noise_hu(noise, full):.1f} HU"
+        added = f"{estimate_noise_hu(noise, full, pixel_size_mm=pixel_size(volume)):.1f} HU"
     except ValueError:  # no soft tissue: the plain std says something still
         added = f"std {float(noise.std()):.1f} HU"
     print(

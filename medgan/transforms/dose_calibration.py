@@ -5,7 +5,7 @@ and reconstruction kernel; one fixed ``I0`` per ray cannot match them all. :func
 them off the scan itself:
 
 1. **Noise level**: ``sigma_FD`` from :func:`medgan.transforms.noise_level.estimate_noise_hu` (mode of
-   plane-detrended 15x15 local sds in soft tissue), unless the caller knows it (``noise_hu``).
+   plane-detrended local sds in about 8 mm windows of soft tissue), unless the caller knows it (``noise_hu``).
 2. **Texture**: the FBP filter of the inserted noise is the ramp apodised by ``exp(-(f / cutoff)^2)``, with
    ``cutoff`` chosen so that the inserted noise has the scan's pixel-scale correlation, measured as the
    ratio of lag-2 to lag-1 difference variances in the same soft-tissue windows
@@ -133,13 +133,13 @@ def measure_texture_table() -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(cutoffs), np.asarray(ratios)
 
 
-def fit_texture(slices: torch.Tensor) -> tuple[str, float | None, float | None]:
+def fit_texture(slices: torch.Tensor, pixel_size_mm: float | None = None) -> tuple[str, float | None, float | None]:
     """``(filter_name, cutoff, the scan's difference ratio)`` giving inserted noise the scan's texture.
 
     Falls back to ``("ramp", None, None)`` when the scan has no homogeneous soft tissue to measure on.
     """
     try:
-        ratio = difference_ratio(slices)
+        ratio = difference_ratio(slices, pixel_size_mm=pixel_size_mm)
     except ValueError:
         return "ramp", None, None
     cutoffs, ratios = (np.asarray(column) for column in zip(*TEXTURE_TABLE))
@@ -209,15 +209,15 @@ def calibrate_dose(
         return _CACHE[key]
     area = float(pixel_size_mm) * float(slice_thickness_mm)
     cal_slices = _pick_slices(slices.float())
-    plateaus = plateau_fraction(cal_slices)
+    plateaus = plateau_fraction(cal_slices, pixel_size_mm=pixel_size_mm)
     if filter_name == "auto":
-        filter_name, filter_cutoff, texture = fit_texture(cal_slices)
+        filter_name, filter_cutoff, texture = fit_texture(cal_slices, pixel_size_mm)
     else:
         texture = None
     sigma, source = (float(noise_hu), "given") if noise_hu is not None else (math.nan, "measured")
     if photons is None and noise_hu is None:
         try:
-            sigma = estimate_noise_hu(cal_slices)
+            sigma = estimate_noise_hu(cal_slices, pixel_size_mm=pixel_size_mm)
         except ValueError as err:  # nothing to measure on (air, lung only, synthetic fills): the default
             warnings.warn(f"{err}; using the default {DEFAULT_PHOTONS:g} photons/mm^2", stacklevel=2)
             photons, source = DEFAULT_PHOTONS, "not measurable, default budget"
@@ -257,8 +257,12 @@ def _fit_budget(cal_slices: torch.Tensor, sigma: float, area: float, electronic_
     low = simulate_slices(cal_slices, CALIBRATION_DOSE, trial, electronic_noise=electronic_noise, mode="relative",
                           generator=torch.Generator().manual_seed(0), **settings)
     ratios = []
-    rich = rich_slices(cal_slices)
+    px = settings["pixel_size_mm"]
+    rich = rich_slices(cal_slices, px)
     for full, added in zip(cal_slices[rich], (low - cal_slices)[rich]):
-        ratios.append(estimate_noise_hu(added, full) / (sigma if given else estimate_noise_hu(full)))
-    ratio = float(np.median(ratios)) if len(ratios) > 1 else estimate_noise_hu(low - cal_slices, cal_slices) / sigma
+        ratios.append(estimate_noise_hu(added, full, pixel_size_mm=px) / (
+            sigma if given else estimate_noise_hu(full, pixel_size_mm=px)))
+    if len(ratios) <= 1:
+        ratios = [estimate_noise_hu(low - cal_slices, cal_slices, pixel_size_mm=px) / sigma]
+    ratio = float(np.median(ratios))
     return trial * (ratio / target) ** 2

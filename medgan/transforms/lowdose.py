@@ -234,7 +234,8 @@ def _volume_slices(img: torch.Tensor) -> tuple[torch.Tensor, Any]:
     raise ValueError(f"expected a channel-first (C, X, Y) or (C, X, Y, Z) image, got shape {tuple(data.shape)}")
 
 
-def _pixel_size(img: torch.Tensor, default: float | None) -> float:
+def pixel_size(img: torch.Tensor, default: float | None = None) -> float:
+    """In-plane pixel size (mm) of a channel-first image: ``default``, else from the affine, else 1."""
     if default is not None:
         return float(default)
     if isinstance(img, MetaTensor):
@@ -328,7 +329,7 @@ class SimulateLowDosed(MapTransform):
         try:
             cal = calibrate_dose(
                 slices,
-                pixel_size_mm=_pixel_size(img, self.pixel_size_mm),
+                pixel_size_mm=pixel_size(img, self.pixel_size_mm),
                 slice_thickness_mm=slice_thickness(img, self.slice_thickness_mm) or 1.0,
                 noise_hu=self.noise_hu,
                 **{k: self.kwargs[k] for k in keys if k in self.kwargs},
@@ -346,7 +347,7 @@ class SimulateLowDosed(MapTransform):
         low = simulate_low_dose(
             slices,
             dose,
-            pixel_size_mm=_pixel_size(img, self.pixel_size_mm),
+            pixel_size_mm=pixel_size(img, self.pixel_size_mm),
             slice_thickness_mm=slice_thickness(img, self.slice_thickness_mm),
             seed=seed,
             calibration=self.last_calibration,

@@ -5,7 +5,8 @@ images (Christianson et al. 2015, "Automated technique to measure noise in clini
 AJR 204(1):W93-W99: local standard deviations in small windows restricted to soft tissue, and the mode of
 their distribution as the "global noise level"):
 
-- :func:`estimate_noise_hu`: the standard deviation in ``15 x 15`` pixel windows (a least-squares plane
+- :func:`estimate_noise_hu`: the standard deviation in windows of about 8 mm (:func:`window_pixels`; 15
+  pixels when the pixel size is not given) (a least-squares plane
   is removed from each window first, so a smooth intensity gradient is not counted as noise), kept where
   the window's mean is soft tissue (-100 to 200 HU), no pixel of it is lung, air or bone (outside -400 to
   500 HU: an edge window) and the window is not a constant plateau (sd < 0.5 HU:
@@ -33,8 +34,30 @@ import torch.nn.functional as F
 SOFT_TISSUE_HU = (-100.0, 200.0)  # window means counted as soft tissue (fat edge to enhanced organs)
 PLATEAU_HU = 0.5  # a window with a smaller sd is a constant plateau, not a noise measurement
 EDGE_HU = (-400.0, 500.0)  # a window holding a pixel outside this range touches lung, air or bone
-WINDOW = 15
+WINDOW = 15  # pixels, when the pixel size is not known
+WINDOW_MM = 8.0  # window side in mm when it is: small enough to fit between structures on a chest slice
+MIN_WINDOW_PX = 7  # ... but never fewer pixels than this (46 degrees of freedom per window sd)
 MIN_WINDOWS = 8
+
+
+def window_pixels(pixel_size_mm: float | None = None, window: int | None = None) -> int:
+    """Window side in pixels: ``window`` if given, else ``WINDOW_MM`` in pixels of ``pixel_size_mm`` (odd,
+    at least ``MIN_WINDOW_PX``), else ``WINDOW``.
+
+    15 pixels are 7 mm on a 0.48 mm head slice but 45 mm on a 3 mm chest slice, where such windows
+    straddle vessels, bronchi and organ boundaries; 8 mm gives 17 pixels at 0.48 mm, 11 at 0.76 mm and the
+    7-pixel minimum (21 mm) at 3 mm.
+    """
+    if window is not None:
+        if int(window) < 3:
+            raise ValueError(f"window: got {window!r}, allowed: at least 3 pixels")
+        return int(window)
+    if pixel_size_mm is None:
+        return WINDOW
+    if not pixel_size_mm > 0:
+        raise ValueError(f"pixel_size_mm: got {pixel_size_mm!r}, allowed: > 0")
+    side = max(MIN_WINDOW_PX, int(round(WINDOW_MM / float(pixel_size_mm))))
+    return side + 1 - side % 2  # odd: a centre pixel
 
 
 def _as_slices(image: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -84,9 +107,11 @@ def _shorth_mode(values: torch.Tensor, fraction: float = 1 / 3) -> float:
 
 def homogeneous_windows(
     reference: torch.Tensor,
-    window: int = WINDOW,
+    window: int | None = None,
     stride: int | None = None,
     hu_range: tuple[float, float] = SOFT_TISSUE_HU,
+    *,
+    pixel_size_mm: float | None = None,
 ) -> torch.Tensor:
     """Boolean ``(N, h, w)`` mask of the windows of ``reference`` (HU) that are soft tissue and not plateaus.
 
@@ -95,6 +120,7 @@ def homogeneous_windows(
     outnumber the homogeneous ones (the chest CT's upper slabs read 160-260 HU of "noise" instead of ~20).
     """
     ref = _as_slices(reference)
+    window = window_pixels(pixel_size_mm, window)
     mean, sd = window_stats(ref, window, stride)
     stride = stride or max(1, window // 3)
     highest = F.max_pool2d(ref[:, None], window, stride)[:, 0]
@@ -107,9 +133,10 @@ def estimate_noise_hu(
     image: torch.Tensor | np.ndarray,
     reference: torch.Tensor | np.ndarray | None = None,
     *,
-    window: int = WINDOW,
+    window: int | None = None,
     stride: int | None = None,
     hu_range: tuple[float, float] = SOFT_TISSUE_HU,
+    pixel_size_mm: float | None = None,
 ) -> float:
     """Noise sigma (HU) of ``image`` in homogeneous soft tissue (see the module docstring for the method).
 
@@ -118,6 +145,8 @@ def estimate_noise_hu(
         reference: the image that chooses the windows (default ``image``); pass the full-dose scan when
             ``image`` is the noise a simulation added to it.
         window, stride, hu_range: window side (pixels), step, and soft-tissue range of window means (HU).
+        pixel_size_mm: in-plane pixel size; sizes the windows in mm (:func:`window_pixels`) when ``window``
+            is not given.
 
     Raises:
         ValueError: fewer than 8 soft-tissue windows (no homogeneous tissue to measure on).
@@ -126,6 +155,7 @@ def estimate_noise_hu(
     ref = img if reference is None else _as_slices(reference)
     if ref.shape != img.shape:
         raise ValueError(f"reference: shape {tuple(ref.shape)} differs from the image's {tuple(img.shape)}")
+    window = window_pixels(pixel_size_mm, window)
     mask = homogeneous_windows(ref, window, stride, hu_range)
     if int(mask.sum()) < MIN_WINDOWS:
         raise ValueError(
@@ -152,14 +182,16 @@ def _rich_slices(mask: torch.Tensor) -> list[int]:
     return [i for i in range(len(counts)) if counts[i] >= threshold]
 
 
-def rich_slices(reference: torch.Tensor | np.ndarray) -> list[int]:
+def rich_slices(reference: torch.Tensor | np.ndarray, pixel_size_mm: float | None = None) -> list[int]:
     """Indices of the slices of ``reference`` (HU) that :func:`estimate_noise_hu` measures a volume on."""
-    return _rich_slices(homogeneous_windows(_as_slices(reference)))
+    return _rich_slices(homogeneous_windows(_as_slices(reference), pixel_size_mm=pixel_size_mm))
 
 
-def plateau_fraction(image: torch.Tensor | np.ndarray, window: int = WINDOW) -> float:
+def plateau_fraction(
+    image: torch.Tensor | np.ndarray, window: int | None = None, pixel_size_mm: float | None = None
+) -> float:
     """Share of soft-tissue windows that are constant plateaus (a sign of lossy compression or smoothing)."""
-    mean, sd = window_stats(_as_slices(image), window)
+    mean, sd = window_stats(_as_slices(image), window_pixels(pixel_size_mm, window))
     soft = (mean >= SOFT_TISSUE_HU[0]) & (mean <= SOFT_TISSUE_HU[1])
     return float((soft & (sd < PLATEAU_HU)).sum()) / max(1, int(soft.sum()))
 
@@ -168,7 +200,8 @@ def difference_ratio(
     image: torch.Tensor | np.ndarray,
     reference: torch.Tensor | np.ndarray | None = None,
     *,
-    window: int = WINDOW,
+    window: int | None = None,
+    pixel_size_mm: float | None = None,
 ) -> float:
     """Noise texture as one number: ``Var(x[i+2] - x[i]) / Var(x[i+1] - x[i])`` in homogeneous soft tissue.
 
@@ -180,6 +213,7 @@ def difference_ratio(
     """
     img = _as_slices(image)
     ref = img if reference is None else _as_slices(reference)
+    window = window_pixels(pixel_size_mm, window)
     mask = homogeneous_windows(ref, window)
     if int(mask.sum()) < MIN_WINDOWS:
         raise ValueError(f"no homogeneous soft tissue to measure the noise texture on ({int(mask.sum())} windows)")

@@ -68,3 +68,25 @@ def test_nps_peak_tells_smooth_from_sharp_noise():
         peaks[name] = nps_peak_frequency(freq, power)
     assert peaks["smooth"] < 0.6 * peaks["white"], peaks
     assert np.isfinite(list(peaks.values())).all()
+
+
+def test_windows_are_sized_in_mm_with_a_pixel_minimum():
+    from medgan.transforms.noise_level import window_pixels
+
+    assert window_pixels(0.48) == 17 and window_pixels(0.76) == 11  # ~8 mm, odd
+    assert window_pixels(3.05) == 7  # the minimum: 21 mm on a 3 mm chest slice, not 45 mm
+    assert window_pixels(None) == 15 and window_pixels(0.5, window=9) == 9
+    with pytest.raises(ValueError, match="pixel_size_mm"):
+        window_pixels(0.0)
+
+
+def test_mm_windows_fit_between_structures_of_a_coarse_chest_slice():
+    # 3 mm pixels: soft-tissue bands 12 pixels (36 mm) wide between 3-pixel fat septa; noise 10 HU.
+    # Every 15-pixel window holds a septum (the step counts as noise); 7-pixel windows fit inside a band.
+    gen = torch.Generator().manual_seed(3)
+    band = torch.where(torch.arange(150) % 15 < 12, 40.0, -90.0)
+    scan = band[None, None, :].expand(4, 150, 150) + 10 * torch.randn((4, 150, 150), generator=gen)
+    in_mm = estimate_noise_hu(scan, pixel_size_mm=3.0)
+    in_pixels = estimate_noise_hu(scan)
+    assert abs(in_mm - 10) < 1.0, in_mm
+    assert in_pixels > 1.5 * in_mm, (in_pixels, in_mm)
