@@ -13,6 +13,7 @@ through :func:`medgan.io.write_volume`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import zlib
 from collections.abc import Callable, Mapping
@@ -113,7 +114,10 @@ def _build(
     inputs: list[Path],
     work: Callable[[Path], dict[str, Any]],
 ) -> Path:
-    """Run ``work(staged_root)`` (which fills the folder and returns the manifest), then move it into place."""
+    """Run ``work(staged_root)`` (which fills the folder and returns the manifest), then move it into place.
+
+    The input folders the manifest names (:data:`INPUT_KEYS`) are stored relative to the dataset, so
+    ``dataset.json`` holds no absolute path of the machine it was made on."""
     from medgan.io.atomic import check_output, staged_output
 
     out = Path(output)
@@ -121,8 +125,15 @@ def _build(
     with staged_output(out) as staged:
         staged.mkdir()
         manifest = work(staged)
+        for key in INPUT_KEYS:
+            if manifest.get(key):
+                manifest[key] = Path(os.path.relpath(Path(manifest[key]).resolve(), out.resolve())).as_posix()
         write_manifest(staged, manifest)
     return out
+
+
+#: manifest keys that name input folders (of ``prepare_*`` and ``prepare_unpaired``)
+INPUT_KEYS = ("input", "input_full", "pairs")
 
 
 def _make_dirs(root: Path) -> None:
