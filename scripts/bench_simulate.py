@@ -9,10 +9,11 @@ CPU algorithms (parallel geometry, ``linear`` projector, ``FP`` + ``FBP``) and w
 scikit-image Poisson pipeline at the same photons per ray. Printed: seconds per slice, ratios, peak RSS.
 
 ``--part real``: on the real scans shipped in wheels (pydicom's 693_J2KI, J2K_pixelrep_mismatch,
-CT_small; slicerio's chest CT), the calibrated relative simulation at doses 0.5 / 0.25 / 0.1: added
-noise sigma over full-dose sigma against sqrt(1/a - 1) (same estimator on both), mean HU shift in soft
-tissue, the noise texture (difference ratio) and the NPS peak of scan and inserted noise (ROIs of 16 and
-32 pixels: a peak that moves with the ROI size is anatomy, not noise).
+CT_small; slicerio's chest CT), the calibrated relative simulation at doses 0.5 / 0.25 / 0.1 with each
+texture fit (``auto``: pixel-scale texture, ``auto-nps``: NPS peak): added noise sigma over full-dose sigma
+against sqrt(1/a - 1) (same estimator, windows in mm, on both), mean HU shift in soft tissue, the noise
+texture (difference ratio) and the NPS peak of scan and inserted noise, measured in the same homogeneous
+ROIs of 16 and 24 pixels with a quadratic removed (a peak that moves with the ROI size is not noise).
 
     .venv/bin/python scripts/bench_simulate.py                      # speed, 64 x 512 x 512, 720 views
     .venv/bin/python scripts/bench_simulate.py --part real          # truth on real scans
@@ -154,18 +155,22 @@ def real(args: argparse.Namespace) -> None:
     from pydicom.data import get_testdata_file
 
     from medgan.io import read_volume
+    from medgan.transforms.lowdose import CALIBRATION_META, pixel_size
     from medgan.transforms.noise_level import (
         difference_ratio,
         estimate_noise_hu,
         homogeneous_windows,
         nps_peak_frequency,
         scan_nps,
+        window_pixels,
         window_stats,
     )
 
-    print("| scan | dose | sigma_FD HU | sigma_add / sigma_FD | sqrt(1/a-1) | ratio / expected | mean shift HU |"
-          " texture scan / noise | NPS peak scan / noise, ROI 16 | ROI 32 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"load average {os.getloadavg()[0]:.1f}; NPS: homogeneous soft-tissue ROIs of 16 and 24 pixels, quadratic "
+          "removed, the same ROIs for scan and added noise")
+    print("| scan | filter fit | dose | sigma_FD HU | sigma_add / sigma_FD | sqrt(1/a-1) | ratio / expected | "
+          "mean shift HU | texture scan / noise | NPS peak scan / noise, ROI 16 | ROI 24 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in ("693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "chest"):
         if name == "chest":
             import slicerio
@@ -173,20 +178,27 @@ def real(args: argparse.Namespace) -> None:
             vol = read_volume(Path(slicerio.__file__).parent / "data" / "CTChest4.nrrd")
         else:
             vol = read_volume(get_testdata_file(name))
+        px = pixel_size(vol)
         full = vol[0].as_tensor().permute(2, 1, 0).float()
-        sigma_fd, soft = estimate_noise_hu(full), homogeneous_windows(full)
-        scan_peaks = [nps_peak_frequency(*scan_nps(full, roi=roi)[:2]) for roi in (16, 32)]
-        for dose in (0.5, 0.25, 0.1):
-            sim = SimulateLowDosed("image", dose, views=args.views)
-            added = sim.simulate(vol, dose, 11)[0].as_tensor().permute(2, 1, 0).float() - full
-            ratio = estimate_noise_hu(added, full) / sigma_fd
-            shift = float(window_stats(added)[0][soft].mean())
-            peaks = [nps_peak_frequency(*scan_nps(added, full, roi=roi)[:2]) for roi in (16, 32)]
-            expected = np.sqrt(1 / dose - 1)
-            print(f"| {name} | {dose} | {sigma_fd:.2f} | {ratio:.3f} | {expected:.3f} | {ratio / expected:.3f} | "
-                  f"{shift:+.2f} | {difference_ratio(full):.2f} / {difference_ratio(added, full):.2f} | "
-                  f"{scan_peaks[0]:.3f} / {peaks[0]:.3f} | {scan_peaks[1]:.3f} / {peaks[1]:.3f} |")
-        print(f"  {name}: {sim.last_calibration.describe()}")
+        sigma_fd = estimate_noise_hu(full, pixel_size_mm=px)
+        soft = homogeneous_windows(full, pixel_size_mm=px)
+        texture_fd = difference_ratio(full, pixel_size_mm=px)
+        scan_peaks = [nps_peak_frequency(*scan_nps(full, roi=roi, pixel_size_mm=px)[:2]) for roi in (16, 24)]
+        for fit in ("auto", "auto-nps"):
+            for dose in (0.5, 0.25, 0.1):
+                vol.meta.pop(CALIBRATION_META, None)  # each fit calibrates afresh
+                sim = SimulateLowDosed("image", dose, views=args.views, filter_name=fit)
+                added = sim.simulate(vol, dose, 11)[0].as_tensor().permute(2, 1, 0).float() - full
+                ratio = estimate_noise_hu(added, full, pixel_size_mm=px) / sigma_fd
+                shift = float(window_stats(added, window_pixels(px))[0][soft].mean())
+                peaks = [nps_peak_frequency(*scan_nps(added, full, roi=roi, pixel_size_mm=px)[:2]) for roi in (16, 24)]
+                expected = np.sqrt(1 / dose - 1)
+                print(f"| {name} | {fit} | {dose} | {sigma_fd:.2f} | {ratio:.3f} | {expected:.3f} | "
+                      f"{ratio / expected:.3f} | {shift:+.2f} | {texture_fd:.2f} / "
+                      f"{difference_ratio(added, full, pixel_size_mm=px):.2f} | {scan_peaks[0]:.3f} / {peaks[0]:.3f} "
+                      f"({peaks[0] / scan_peaks[0]:.2f}) | {scan_peaks[1]:.3f} / {peaks[1]:.3f} "
+                      f"({peaks[1] / scan_peaks[1]:.2f}) |")
+            print(f"  {name} ({px:.2f} mm pixels), {fit}: {sim.last_calibration.describe()}")
 
 
 def main() -> None:

@@ -65,16 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--filter",
         default="auto",
-        help="FBP filter of the noise: auto (default: fitted to the scan's texture; ramp in absolute mode), "
-        "ramp, shepp-logan, cosine, hamming, hann, gaussian",
+        help="FBP filter of the noise: auto (default: fitted to the scan's pixel-scale texture; ramp in absolute "
+        "mode), auto-nps (fitted to the scan's NPS peak), ramp, shepp-logan, cosine, hamming, hann, gaussian",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0); same seed, same output")
     p.add_argument("--batch-size", type=int, default=16, help="slices per projector call (memory vs speed)")
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="do not keep the projection operators on disk (default: kept in MEDGAN_CACHE_DIR or the user cache "
-        "folder, at most MEDGAN_CACHE_MAX_GB, default 8; 512x512 slices at 720 views take 1.4 GB)",
+        help="keep no operator on disk (the simulator's Fourier operators are built in about a second and never "
+        "stored; this only affects the sparse reference projector's cache, MEDGAN_CACHE_DIR)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     return p
@@ -93,8 +93,8 @@ def _check(args: argparse.Namespace) -> tuple[Path, Path]:
         if getattr(args, flag) is not None:
             _parse_positive(getattr(args, flag), "--" + flag.replace("_", "-"))
     _parse_positive(args.electronic_noise, "--electronic-noise", allow_zero=True)
-    if args.filter not in (*FILTERS, "auto"):
-        raise ConfigError(f"--filter: got '{args.filter}', allowed: auto, {', '.join(FILTERS)}")
+    if args.filter not in (*FILTERS, "auto", "auto-nps"):
+        raise ConfigError(f"--filter: got '{args.filter}', allowed: auto, auto-nps, {', '.join(FILTERS)}")
     if args.views < 2:
         raise ConfigError(f"--views: got {args.views}, allowed: an integer >= 2")
     if args.batch_size < 1:

@@ -64,6 +64,7 @@ class DoseCalibration:
         filter_name, filter_cutoff: the FBP filter of the inserted noise (``cutoff`` for ``gaussian``).
         texture_ratio: the scan's lag-2 / lag-1 difference-variance ratio the filter was fitted to
             (:func:`medgan.transforms.noise_level.difference_ratio`), ``None`` if not fitted.
+        nps_peak: the scan's NPS peak (cycles/pixel) the filter was fitted to (``filter="auto-nps"``).
         plateau_fraction: share of soft-tissue windows that are constant plateaus (lossy compression).
         electronic_scale: factor on the electronic noise variance. A fitted budget is the *equivalent*
             budget of medgan's ideal parallel-beam system, not the scanner's real photon count, so the
@@ -80,6 +81,7 @@ class DoseCalibration:
     texture_ratio: float | None
     plateau_fraction: float = 0.0
     electronic_scale: float = 1.0
+    nps_peak: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, e.g. for ``MetaTensor.meta`` or a manifest."""
@@ -89,6 +91,8 @@ class DoseCalibration:
         """One line for a command's output."""
         kernel = self.filter_name if self.filter_cutoff is None else f"{self.filter_name} {self.filter_cutoff:.3g}"
         texture = f" (fitted: texture ratio {self.texture_ratio:.2f})" if self.texture_ratio else ""
+        if self.nps_peak:
+            texture = f" (fitted: NPS peak {self.nps_peak:.3f} cycles/pixel)"
         warn = ""
         if self.plateau_fraction > 0.25:
             warn = f"; {self.plateau_fraction:.0%} of soft tissue is flat plateaus (lossy compression?): prefer --noise-hu"
@@ -148,6 +152,55 @@ def fit_texture(slices: torch.Tensor, pixel_size_mm: float | None = None) -> tup
     return "gaussian", float(round(math.exp(log_cut), 4)), float(ratio)
 
 
+# (cutoff, NPS peak in cycles/pixel) of noise reconstructed with the gaussian filter of that cutoff, as
+# measure_nps_peak_table() gives it with scan_nps's regions (NPS_ROI pixels, quadratic detrend)
+NPS_ROI = 16
+NPS_PEAK_TABLE = (
+    (0.03, 0.0830), (0.045, 0.0862), (0.065, 0.0918), (0.09, 0.0984), (0.12, 0.1040), (0.16, 0.1118),
+    (0.21, 0.1234), (0.28, 0.1497), (0.38, 0.1913), (0.5, 0.2558), (0.7, 0.3401), (1.0, 0.4096),
+)
+
+
+def measure_nps_peak_table(roi: int = NPS_ROI) -> tuple[np.ndarray, np.ndarray]:
+    """``(cutoffs, NPS peak frequencies)`` of filtered white projection noise, measured as on a scan.
+
+    The peak of an NPS measured in ``roi``-pixel regions with a quadratic removed depends on ``roi``
+    (the detrending removes the lowest frequencies), so the table is measured with the same regions
+    (:func:`medgan.transforms.noise_level.scan_nps`) that measure the scan.
+    """
+    from medgan.transforms.fourier_projector import get_fourier_projector
+    from medgan.transforms.noise_level import nps_peak_frequency, scan_nps
+
+    size, count = 64, 16
+    projector = get_fourier_projector(size, 4 * size, device="cpu")
+    white = torch.randn((projector.views, projector.detector_bins, count), generator=torch.Generator().manual_seed(99))
+    spectrum = torch.fft.rfft(white, n=projector.padded, dim=1)
+    cutoffs = [c for c, _ in TEXTURE_TABLE]
+    peaks = []
+    for c in cutoffs:
+        img = projector.fbp_spectrum(spectrum, "gaussian", c, noise=True)
+        peaks.append(nps_peak_frequency(*scan_nps(40.0 + img * (10.0 / img.std()), roi=roi)[:2]))
+    return np.asarray(cutoffs), np.asarray(peaks)
+
+
+def fit_nps_peak(slices: torch.Tensor, pixel_size_mm: float | None = None) -> tuple[str, float | None, float | None]:
+    """``(filter_name, cutoff, the scan's NPS peak)``: the gaussian filter whose noise peaks where the scan's NPS
+    does (regions of :data:`NPS_ROI` pixels in homogeneous soft tissue, quadratic removed).
+
+    Falls back to :func:`fit_texture` when fewer than 8 regions qualify.
+    """
+    from medgan.transforms.noise_level import nps_peak_frequency, scan_nps
+
+    freq, power, regions = scan_nps(slices, roi=NPS_ROI, pixel_size_mm=pixel_size_mm)
+    if regions < 8:
+        return fit_texture(slices, pixel_size_mm)
+    peak = nps_peak_frequency(freq, power)
+    cutoffs, peaks = (np.asarray(column) for column in zip(*NPS_PEAK_TABLE))
+    order = np.argsort(peaks)
+    log_cut = np.interp(peak, peaks[order], np.log(cutoffs[order]))  # clamps to the table's ends
+    return "gaussian", float(round(math.exp(log_cut), 4)), float(peak)
+
+
 def _pick_slices(slices: torch.Tensor, pixels: int = CALIBRATION_PIXELS) -> torch.Tensor:
     """Evenly spread slices holding about ``pixels`` pixels (at least 4): a representative sample."""
     n, h, w = slices.shape
@@ -180,7 +233,8 @@ def calibrate_dose(
         views, electronic_noise, detector_bins, mu_water: simulation settings (as :func:`simulate_low_dose`).
         noise_hu: known full-dose noise sigma in HU (skips the measurement).
         photons: known photons per mm^2 per view (skips the budget fit; the texture is still fitted).
-        filter_name: ``"auto"`` fits a ``gaussian`` filter to the scan's NPS; any FBP filter name keeps it.
+        filter_name: ``"auto"`` fits a ``gaussian`` filter to the scan's pixel-scale texture (difference
+            ratio), ``"auto-nps"`` to its NPS peak; any FBP filter name keeps it.
         filter_cutoff: the ``gaussian`` cutoff when ``filter_name="gaussian"``.
         use_cache: reuse the calibration of identical content and settings.
 
@@ -210,10 +264,11 @@ def calibrate_dose(
     area = float(pixel_size_mm) * float(slice_thickness_mm)
     cal_slices = _pick_slices(slices.float())
     plateaus = plateau_fraction(cal_slices, pixel_size_mm=pixel_size_mm)
+    texture = nps_peak = None
     if filter_name == "auto":
         filter_name, filter_cutoff, texture = fit_texture(cal_slices, pixel_size_mm)
-    else:
-        texture = None
+    elif filter_name == "auto-nps":
+        filter_name, filter_cutoff, nps_peak = fit_nps_peak(cal_slices, pixel_size_mm)
     sigma, source = (float(noise_hu), "given") if noise_hu is not None else (math.nan, "measured")
     if photons is None and noise_hu is None:
         try:
@@ -229,7 +284,7 @@ def calibrate_dose(
         per_ray = float(photons) * area
     scale = 1.0 if photons is not None else per_ray / (DEFAULT_PHOTONS * area)
     result = DoseCalibration(
-        per_ray / area, per_ray, sigma, source, filter_name, filter_cutoff, texture, plateaus, scale
+        per_ray / area, per_ray, sigma, source, filter_name, filter_cutoff, texture, plateaus, scale, nps_peak
     )
     if use_cache:
         _CACHE[key] = result

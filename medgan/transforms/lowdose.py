@@ -158,8 +158,9 @@ def simulate_low_dose(
         seed: seeds a private generator (ignored when ``generator`` is given); ``None`` uses torch's global RNG.
         generator: torch generator on ``hu``'s device.
         detector_bins: detector size; default covers the slice diagonal at one bin per pixel.
-        filter_name: FBP filter of the noise: ``auto`` (fitted to the scan in relative mode, ramp in
-            absolute mode), ``ramp, shepp-logan, cosine, hamming, hann, gaussian``.
+        filter_name: FBP filter of the noise: ``auto`` (fitted to the scan's pixel-scale texture in relative
+            mode, ramp in absolute mode), ``auto-nps`` (fitted to its NPS peak), ``ramp, shepp-logan,
+            cosine, hamming, hann, gaussian``.
         mu_water: attenuation of water in 1/mm.
         batch_size: slices per projector call (memory vs speed).
         progress: show a tqdm bar over slice batches.
@@ -187,8 +188,8 @@ def simulate_low_dose(
     thickness = 1.0 if slice_thickness_mm is None else _parse_positive(slice_thickness_mm, "slice_thickness_mm")
     if not isinstance(views, int) or views < 2:
         raise ConfigError(f"views: got {views!r}, allowed: an integer >= 2")
-    if filter_name not in (*FILTERS, "auto"):
-        raise ConfigError(f"filter: got {filter_name!r}, allowed: auto, {', '.join(FILTERS)}")
+    if filter_name not in (*FILTERS, "auto", "auto-nps"):
+        raise ConfigError(f"filter: got {filter_name!r}, allowed: auto, auto-nps, {', '.join(FILTERS)}")
     if hu.ndim not in (2, 3):
         raise ValueError(f"hu: expected (H, W) or (N, H, W) slices, got shape {tuple(hu.shape)}")
     slices = hu[None] if hu.ndim == 2 else hu
@@ -211,7 +212,7 @@ def simulate_low_dose(
         electronic_noise = electronic_noise * calibration.electronic_scale
     else:
         per_ray = (DEFAULT_PHOTONS if photons is None else photons) * pixel_size_mm * thickness
-        filter_name = "ramp" if filter_name == "auto" else filter_name
+        filter_name = "ramp" if filter_name.startswith("auto") else filter_name
     out = simulate_slices(
         slices, dose, per_ray, electronic_noise=electronic_noise, views=views, mode=mode,
         pixel_size_mm=pixel_size_mm, generator=generator, detector_bins=detector_bins, filter_name=filter_name,

@@ -86,14 +86,18 @@ def window_stats(
     stride = stride or max(1, window // 3)
     x = slices.float()[:, None]
     u = torch.arange(window, dtype=torch.float32) - (window - 1) / 2
-    ones = torch.ones(window, window)
-    kernels = torch.stack([ones, u[None, :] * ones, u[:, None] * ones])[:, None]  # 1, x, y: orthogonal basis
-    sums = F.conv2d(x, kernels, stride=stride)
-    squares = F.conv2d(x * x, kernels[:1], stride=stride)[:, 0]
+    # separable: box sums along one axis, then a box or a ramp (u) along the other; much cheaper than
+    # full window x window kernels (1, x, y: an orthogonal basis of the plane)
+    rows = F.avg_pool2d(x, (window, 1), (stride, 1)) * window  # summed over y, every column
+    cols = F.avg_pool2d(x, (1, window), (1, stride)) * window  # summed over x, every row
+    total = F.avg_pool2d(rows, (1, window), (1, stride))[:, 0] * window
+    sum_x = F.conv2d(rows, u.reshape(1, 1, 1, -1), stride=(1, stride))[:, 0]
+    sum_y = F.conv2d(cols, u.reshape(1, 1, -1, 1), stride=(stride, 1))[:, 0]
+    squares = F.avg_pool2d(x * x, window, stride)[:, 0] * (window * window)
     n = window * window
     suu = float((u**2).sum()) * window
-    residual = squares - sums[:, 0] ** 2 / n - (sums[:, 1] ** 2 + sums[:, 2] ** 2) / suu
-    return sums[:, 0] / n, (residual.clamp_min(0.0) / (n - 3)).sqrt()
+    residual = squares - total**2 / n - (sum_x**2 + sum_y**2) / suu
+    return total / n, (residual.clamp_min(0.0) / (n - 3)).sqrt()
 
 
 def _shorth_mode(values: torch.Tensor, fraction: float = 1 / 3) -> float:
@@ -248,19 +252,25 @@ def noise_power_spectrum(noise: torch.Tensor | np.ndarray, bins: int = 16) -> tu
     return (edges[:-1] + edges[1:]) / 2, mean
 
 
-def _detrend_plane(rois: torch.Tensor) -> torch.Tensor:
-    """Remove the least-squares plane from each ``(K, R, R)`` ROI (a quadratic would cut more low frequencies).
+def _detrend(rois: torch.Tensor, order: int = 2) -> torch.Tensor:
+    """Remove the least-squares polynomial of ``order`` (0 mean, 1 plane, 2 quadratic) from ``(K, R, R)`` ROIs.
 
-    The centred coordinates are orthogonal to each other and to the constant, so the fit is three sums.
+    The usual NPS practice on patient images (ICRU Report 87, 2012; Solomon et al. 2015, Med. Phys.
+    42(9):5304): subtracting a low-order surface takes the slow anatomical variation out of an ROI while
+    keeping the noise above about ``(order + 1) / (2 R)`` cycles per pixel.
     """
     r = rois.shape[-1]
-    u = torch.arange(r, dtype=torch.float32) - (r - 1) / 2
-    norm = float((u**2).sum()) * r
-    x = rois.float()
-    mean = x.mean((-2, -1), keepdim=True)
-    slope_x = (x * u).sum((-2, -1), keepdim=True) / norm
-    slope_y = (x * u[:, None]).sum((-2, -1), keepdim=True) / norm
-    return x - mean - slope_x * u - slope_y * u[:, None]
+    u = torch.arange(r, dtype=torch.float64) - (r - 1) / 2
+    y, x = torch.meshgrid(u, u, indexing="ij")
+    terms = [torch.ones_like(x)]
+    if order >= 1:
+        terms += [x, y]
+    if order >= 2:
+        terms += [x * x, x * y, y * y]
+    basis = torch.stack([t.reshape(-1) for t in terms], 1)  # (R*R, terms)
+    flat = rois.double().reshape(len(rois), -1)
+    coeff = torch.linalg.lstsq(basis, flat.T).solution  # (terms, K)
+    return (flat - (basis @ coeff).T).reshape(rois.shape).float()
 
 
 def homogeneous_rois(
@@ -268,27 +278,30 @@ def homogeneous_rois(
     reference: torch.Tensor | np.ndarray | None = None,
     roi: int = 32,
     max_sd_factor: float = 1.5,
+    *,
+    pixel_size_mm: float | None = None,
+    order: int = 2,
 ) -> torch.Tensor:
     """Detrended ``(K, roi, roi)`` regions of ``image`` where ``reference`` is homogeneous soft tissue.
 
-    A region (on a half-overlapping grid) is kept when its mean is soft tissue, it is not a plateau, and its
-    detrended sd is at most ``max_sd_factor`` times the reference's noise sigma (no edges or organs'
-    boundaries inside).
+    The regions are the windows :func:`homogeneous_windows` accepts on ``reference`` (soft-tissue mean, no
+    lung, air or bone pixel, not a plateau; here ``roi`` pixels wide on a half-overlapping grid) whose
+    detrended sd is also at most ``max_sd_factor`` times the reference's noise sigma (no organ boundary
+    inside). The same regions are cut from ``image``, so the NPS of a simulation's added noise is measured
+    where the full-dose scan's is. Each region is detrended by a polynomial of ``order`` (:func:`_detrend`).
     """
     img = _as_slices(image)
     ref = img if reference is None else _as_slices(reference)
-    sigma = estimate_noise_hu(ref)
-    mean, sd = window_stats(ref, roi, roi // 2)
-    keep = (mean >= SOFT_TISSUE_HU[0]) & (mean <= SOFT_TISSUE_HU[1]) & (sd >= PLATEAU_HU)
-    keep &= sd <= max_sd_factor * sigma
+    sigma = estimate_noise_hu(ref, pixel_size_mm=pixel_size_mm)
+    step = max(1, roi // 2)
+    keep = homogeneous_windows(ref, roi, step)
+    keep &= window_stats(ref, roi, step)[1] <= max_sd_factor * sigma
     n, gy, gx = torch.nonzero(keep, as_tuple=True)
-    step = roi // 2
     if n.numel() == 0:
         return img.new_zeros((0, roi, roi))
     rows = (gy * step)[:, None] + torch.arange(roi)[None, :]
     cols = (gx * step)[:, None] + torch.arange(roi)[None, :]
-    rois = img[n[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return _detrend_plane(rois)
+    return _detrend(img[n[:, None, None], rows[:, :, None], cols[:, None, :]], order)
 
 
 def scan_nps(
@@ -296,6 +309,9 @@ def scan_nps(
     reference: torch.Tensor | np.ndarray | None = None,
     roi: int | None = None,
     pad: int = 4,
+    *,
+    pixel_size_mm: float | None = None,
+    order: int = 2,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Radially averaged NPS of ``image`` over detrended homogeneous ROIs (:func:`homogeneous_rois`).
 
@@ -307,7 +323,7 @@ def scan_nps(
     """
     if roi is None:
         roi = 32 if min(_as_slices(image).shape[-2:]) >= 256 else 16
-    rois = homogeneous_rois(image, reference, roi)
+    rois = homogeneous_rois(image, reference, roi, pixel_size_mm=pixel_size_mm, order=order)
     if len(rois) == 0:
         return np.zeros(0), np.zeros(0), 0
     return (*radial_power(rois, roi, pad), len(rois))

@@ -169,3 +169,21 @@ def test_the_stored_texture_table_is_what_the_projector_gives():
     stored = np.asarray(dose_calibration.TEXTURE_TABLE)
     assert np.allclose(cutoffs, stored[:, 0]) and np.allclose(ratios, stored[:, 1], rtol=0.02)
     assert np.all(np.diff(ratios) < 0)  # monotonic: one cutoff per texture
+
+
+def test_nps_fit_gives_the_kernel_of_a_phantom_scan_and_its_nps_peak():
+    hu, fd, kw = _phantom_scan(0.8, 1.0, cutoff=0.2, slices=8)
+    cal = calibrate_dose(fd, filter_name="auto-nps", use_cache=False, **kw)
+    assert cal.filter_name == "gaussian" and 0.14 < cal.filter_cutoff < 0.28, cal
+    low = simulate_low_dose(fd, 0.25, seed=2, calibration=cal, **kw)
+    peaks = [nps_peak_frequency(*scan_nps(img, fd, roi=16)[:2]) for img in (fd - hu, low - fd)]
+    assert abs(peaks[1] / peaks[0] - 1) < 0.2, peaks
+    assert "NPS peak" in cal.describe()
+
+
+@pytest.mark.slow
+def test_the_stored_nps_peak_table_is_what_the_projector_gives():
+    cutoffs, peaks = dose_calibration.measure_nps_peak_table()
+    stored = np.asarray(dose_calibration.NPS_PEAK_TABLE)
+    assert np.allclose(cutoffs, stored[:, 0]) and np.allclose(peaks, stored[:, 1], rtol=0.02)
+    assert np.all(np.diff(peaks) > 0)  # monotonic: one cutoff per peak
