@@ -96,7 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     sr = sub.add_parser("sr", help="low-resolution / high-resolution pairs", description=_SR)
     _common(sr, "0.7,0.15,0.15")
     _patient(sr)
-    sr.add_argument("--scale", type=int, required=True, help="in-plane down-sampling factor (integer >= 2)")
+    sr.add_argument("--scale", type=int, required=True,
+                    help="in-plane down-sampling factor (integer >= 2; 1 with --slice-scale for thick -> thin only)")
+    sr.add_argument(
+        "--slice-scale", type=int, default=1, metavar="T",
+        help="through-plane factor: every source slice is the mean of T contiguous slices, one T-times thicker "
+        "slice (rectangular profile, no gap; default 1 keeps the slices)",
+    )
     sr.add_argument(
         "--slice-thickness", type=float, default=None, metavar="MM", help="simulate thicker slices (mm)"
     )
@@ -139,7 +145,12 @@ _CHECK = (
     "Validate a dataset folder (prepared or hand-made): paired case names must match in every split, and no "
     "patient may have cases in two splits. Exit 2 with the offending names otherwise."
 )
-_SR = "Degrade scans to low resolution (anti-aliased, optional slice thickness) and pair them with the originals."
+_SR = (
+    "Degrade scans to low resolution and pair them with the originals: each source voxel is the mean of its "
+    "scale x scale (x slice-scale) block of original voxels, at the block's centre (docs/super_resolution.md). "
+    "--slice-scale 4 turns 1.25 mm slices into 5 mm ones (thick -> thin SR); --scale 1 --slice-scale T keeps the "
+    "in-plane grid."
+)
 
 
 def _body(argv: Sequence[str] | None) -> int:
@@ -184,6 +195,7 @@ def _body(argv: Sequence[str] | None) -> int:
             args.scale,
             slice_thickness_mm=args.slice_thickness,
             noise_std_hu=args.noise,
+            slice_scale=args.slice_scale,
             patient_regex=args.patient_regex,
             **common,
         )

@@ -109,8 +109,18 @@ class SRGANRecipe(RecipeParams):
 
     def check(self, cfg: ExperimentConfig) -> None:
         super().check(cfg)
-        if cfg.data.scale < 2:
-            raise ValueError(f"recipe 'srgan' needs data.scale >= 2, got {cfg.data.scale}")
+        up = cfg.nets.generator.get("scale")
+        if isinstance(up, list):  # per-axis factors: in-plane ones are data.scale, through-plane may differ
+            if cfg.data.input_mode != "3d" and len(up) != 2:
+                raise ValueError(f"nets.generator.scale={up}: a '{cfg.data.input_mode}' net takes 2 factors; "
+                                 "through-plane factors need data.input_mode '3d'")
+            if any(f != cfg.data.scale for f in up[:2]) or max(up) < 2:
+                raise ValueError(f"nets.generator.scale={up}: the in-plane factors must equal data.scale="
+                                 f"{cfg.data.scale} and one factor must be >= 2 (e.g. [1, 1, 4] with data.scale 1 "
+                                 "for thick -> thin slices, [2, 2, 1] for in-plane x2 of volumes)")
+        elif cfg.data.scale < 2:
+            raise ValueError(f"recipe 'srgan' needs data.scale >= 2 (or nets.generator.scale per axis, e.g. "
+                             f"[1, 1, 4] for thick -> thin slices), got {cfg.data.scale}")
 
 
 @_register

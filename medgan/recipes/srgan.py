@@ -52,7 +52,7 @@ class SRGANRecipe(Recipe):
             self._per_axis_generator(up)
         else:
             self.image_net("generator", scale=self.cfg.data.scale)
-        self.critic_net("discriminator", in_channels=1)
+            self.critic_net("discriminator", in_channels=1)
         r = self.cfg.recipe
         self.loss_pix = self.make_loss("pixel_loss", r.pixel_loss)
         self.loss_gan = self.make_loss("gan_loss", r.gan_loss)
@@ -66,13 +66,18 @@ class SRGANRecipe(Recipe):
             self.net_configs["generator_ema"] = dict(self.net_configs["generator"])
 
     def _per_axis_generator(self, factors: list[int]) -> None:
+        """G with one factor per axis (``[1, 1, 4]``, ``[2, 2, 1]`` ...) and D on its target patch."""
         scale, patch = self.cfg.data.scale, list(self.cfg.data.patch_size)
         if len(factors) != len(patch) or any(f != scale for f in factors[:2]):
             raise ConfigError(f"nets.generator.scale={factors}: needs {len(patch)} factors, the in-plane ones equal "
                               f"to data.scale={scale} (e.g. [{scale}, {scale}, 4] for thick -> thin slices)")
         fill = {"spatial_dims": self.spatial_dims, "in_channels": self.source_channels, "out_channels": 1}
+        target = tuple(p * f for p, f in zip(patch, factors))
         self.make_net("generator", "generator", check_shape=(1, self.source_channels, *patch),
-                      check_output=tuple(p * f for p, f in zip(patch, factors)), **fill)
+                      check_output=target, **fill)
+        # D sees the target patch, whose through-plane size is not patch x data.scale here
+        self.make_net("discriminator", "discriminator", check_shape=(1, 1, *target), spatial_dims=self.spatial_dims,
+                      in_channels=1)
 
     def optimizer_groups(self):
         groups = [(list(self.generator.parameters()), self.cfg.optim.lr)]
