@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
-from medgan.anomaly.maps import AnomalyMapper
+from medgan.anomaly.calibrated import CalibratedMapper, MapConfig
+from medgan.anomaly.masks import anomaly_mask
 from medgan.anomaly.scores import ScoreConfig, scan_score, slice_scores
 from medgan.anomaly.segmentation_io import safe_name, write_dicom_seg, write_seg_nrrd
-from medgan.anomaly.thresholds import THRESHOLDS_FILE, ThresholdCalibrator, Thresholds
+from medgan.anomaly.thresholds import HIST_MAX_HU, THRESHOLDS_FILE, ThresholdCalibrator, Thresholds
 from medgan.errors import ConfigError, InputError, MissingFileError, OutputExistsError
 from medgan.io.atomic import staged_output
 from medgan.io.formats import DEFAULT_SUFFIX
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 MAP_FORMATS = ("same", "nifti", "nrrd")
 _MAP_SUFFIX = {fmt: DEFAULT_SUFFIX[fmt] for fmt in ("nifti", "nrrd")}  # float maps: formats that hold float32
 SCORES_FILE = "scores.csv"
+UNITLESS_HIST_MAX = 256.0  # threshold histogram range of normalised maps and -log10 rates (1/256 bins)
 SCORE_COLUMNS = ("case", "score", "threshold", "anomalous", "anomalous_voxels", "anomalous_volume_ml",
                  "max_slice")
 
@@ -43,30 +46,39 @@ def find_scans(path: str | os.PathLike, flag: str = "--input") -> dict[str, Path
 
 
 def calibrate(model: Any, normal: str | os.PathLike, *, fpr: float = 0.01, scan_fpr: float | None = None,
-              sigma_mm: float = 1.0, body_hu: float | None = -500.0, score: ScoreConfig | None = None,
+              map_config: MapConfig | None = None, score: ScoreConfig | None = None, min_size_mm3: float = 0.0,
               progress: bool = True, **predictor_kw: Any) -> Thresholds:
-    """Map every normal scan and calibrate the voxel and scan thresholds.
+    """Fit the map method on normal scans, then calibrate the voxel and scan thresholds on the same scans.
 
     Args:
-        model: AE/VAE package (folder, ``.ckpt`` or ``(manifest, state)``).
+        model: model package (folder, ``.ckpt`` or ``(manifest, state)``); ``None`` for the ``median`` map.
         normal: one normal scan or a folder of them (e.g. ``DATASET/val/target``), not used in training.
         fpr: voxel false-positive rate; scan_fpr: scan false-positive rate (default ``fpr``).
-        sigma_mm, body_hu: map settings (:class:`~medgan.anomaly.maps.AnomalyMapper`).
+        map_config: the map (:class:`~medgan.anomaly.calibrated.MapConfig`, default: its defaults).
         score: scan score (:class:`~medgan.anomaly.scores.ScoreConfig`).
+        min_size_mm3: mask regions below this volume are dropped by ``detect`` (stored with the thresholds).
         progress: tqdm bars.
         **predictor_kw: passed to :class:`medgan.inference.Predictor`.
     """
     from medgan.io import read_volume
 
+    map_config = map_config or MapConfig()
     score = score or ScoreConfig()
-    calibrator = ThresholdCalibrator(fpr, scan_fpr)  # checks the rates before any model is loaded
+    calibrator = ThresholdCalibrator(fpr, scan_fpr, hist_max=HIST_MAX_HU if map_config.method == "residual"
+                                     else UNITLESS_HIST_MAX)  # checks the rates before any model is loaded
+    anomaly_mask(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1, dtype=torch.bool), 0.0, min_size_mm3)  # checks it
     scans = find_scans(normal, "--normal")
-    mapper = AnomalyMapper(model, sigma_mm=sigma_mm, body_hu=body_hu, progress=progress, **predictor_kw)
-    for name, path in tqdm(scans.items(), unit="scan", desc="calibrate", disable=not progress or len(scans) < 2):
+    mapper = CalibratedMapper(model, map_config, progress=progress, **predictor_kw)
+    bar = {"unit": "scan", "disable": not progress or len(scans) < 2}
+    if mapper.needs_fit:  # pass 1: the per-tissue residuals (and exceedance tables) of the normal scans
+        mapper.fit(read_volume(path) for path in tqdm(scans.values(), desc="fit map", **bar))
+    for name, path in tqdm(scans.items(), desc="calibrate", **bar):
         result = mapper(read_volume(path))
         calibrator.add(name, result.map, result.body, scan_score(result.map, score, result.body))
-    return calibrator.result(sigma_mm=sigma_mm, body_hu=body_hu, score=score, model_sha256=mapper.fingerprint,
-                             model=mapper.description)
+    return calibrator.result(sigma_mm=map_config.sigma_mm, body_hu=map_config.body_hu, score=score,
+                             model_sha256=mapper.fingerprint, model=mapper.description,
+                             map={k: v for k, v in map_config.to_config().items() if k not in ("sigma_mm", "body_hu")},
+                             map_state=mapper.state(), min_size_mm3=float(min_size_mm3))
 
 
 @dataclass
@@ -98,8 +110,8 @@ class _Plan:
 
 
 def default_thresholds_path(model: Any) -> Path | None:
-    """``<package folder>/anomaly_thresholds.json`` (``None`` for in-memory models)."""
-    if isinstance(model, tuple):
+    """``<package folder>/anomaly_thresholds.json`` (``None`` for in-memory models and no model)."""
+    if model is None or isinstance(model, tuple):
         return None
     path = Path(model)
     return (path if path.is_dir() else path.parent) / THRESHOLDS_FILE
@@ -148,7 +160,7 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
     """Map, score and threshold every scan; write per case the heat map, the masks and a figure, plus ``scores.csv``.
 
     Args:
-        model: AE/VAE package.
+        model: the model package calibrated (``None`` for thresholds of the net-free ``median`` map).
         input: one scan or a folder of scans.
         output: output folder (created; never inside the input folder).
         thresholds: a :class:`Thresholds`, its JSON path, or ``None`` for ``<model>/anomaly_thresholds.json``.
@@ -172,11 +184,10 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
     if not isinstance(thresholds, Thresholds):
         path = thresholds if thresholds is not None else default_thresholds_path(model)
         if path is None:
-            raise MissingFileError("no thresholds given for an in-memory model; pass --thresholds")
+            raise MissingFileError("no thresholds given (no model folder to look in); pass --thresholds")
         thresholds = Thresholds.load(path)
     plans = plan_detect(input, output, format, overwrite)
-    mapper = AnomalyMapper(model, sigma_mm=thresholds.sigma_mm, body_hu=thresholds.body_hu, progress=progress,
-                           **predictor_kw)
+    mapper = CalibratedMapper(model, thresholds.map_config, thresholds.map_state, progress=progress, **predictor_kw)
     if thresholds.model_sha256 and mapper.fingerprint and thresholds.model_sha256 != mapper.fingerprint:
         raise InputError(f"--thresholds were calibrated for another model ('{thresholds.model}', weights sha256 "
                          f"{thresholds.model_sha256[:12]}...); calibrate this --model first")
@@ -185,7 +196,8 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
     for plan in tqdm(plans, unit="case", desc="detect", disable=not progress or len(plans) < 2):
         volume = read_volume(plan.input)
         found = mapper(volume)
-        mask = (found.map.as_tensor() > thresholds.voxel_hu) & found.body
+        mask = anomaly_mask(found.map.as_tensor(), found.body, thresholds.voxel_hu, thresholds.min_size_mm3,
+                            found.map.affine)
         score = scan_score(found.map, score_cfg, found.body)
         per_slice = slice_scores(found.map, score_cfg, found.body)
         k = int(np.argmax(per_slice))

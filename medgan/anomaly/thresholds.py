@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from medgan import __version__
+from medgan.anomaly.calibrated import MapConfig
 from medgan.anomaly.scores import ScoreConfig
 from medgan.errors import ConfigError, InputError, MissingFileError
 from medgan.io.atomic import check_output, staged_output
@@ -51,6 +52,9 @@ class Thresholds:
         fpr: the requested voxel false-positive rate; ``achieved_fpr`` the rate on the calibration voxels.
         scan_fpr: the requested scan false-positive rate.
         sigma_mm, body_hu, score: the map and score settings used (and to be reused).
+        map: the rest of the map settings (:class:`~medgan.anomaly.calibrated.MapConfig`: method, median
+            disc, polarity); ``map_state``: what the method learnt from the calibration scans.
+        min_size_mm3: mask regions smaller than this are dropped (:func:`~medgan.anomaly.masks.anomaly_mask`).
         model_sha256, model: the model the thresholds belong to.
         scans, scan_scores, voxels: what the calibration saw.
     """
@@ -63,6 +67,9 @@ class Thresholds:
     sigma_mm: float
     body_hu: float | None
     score: dict[str, Any] = field(default_factory=lambda: ScoreConfig().to_config())
+    map: dict[str, Any] = field(default_factory=lambda: {"method": "residual"})  # files before map methods
+    map_state: dict[str, Any] = field(default_factory=dict)
+    min_size_mm3: float = 0.0
     model_sha256: str = ""
     model: str = ""
     scans: list[str] = field(default_factory=list)
@@ -73,6 +80,10 @@ class Thresholds:
     @property
     def score_config(self) -> ScoreConfig:
         return ScoreConfig.from_config(self.score)
+
+    @property
+    def map_config(self) -> MapConfig:
+        return MapConfig.from_config({**self.map, "sigma_mm": self.sigma_mm, "body_hu": self.body_hu})
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write JSON atomically (temporary sibling, re-read, rename).
@@ -122,10 +133,11 @@ class ThresholdCalibrator:
         scan_fpr: scan false-positive rate (default: ``fpr``).
     """
 
-    def __init__(self, fpr: float = 0.01, scan_fpr: float | None = None) -> None:
+    def __init__(self, fpr: float = 0.01, scan_fpr: float | None = None, hist_max: float = HIST_MAX_HU) -> None:
         self.fpr = _parse_rate(fpr, "--fpr")
         self.scan_fpr = _parse_rate(self.fpr if scan_fpr is None else scan_fpr, "--scan-fpr")
-        self.counts = np.zeros(HIST_BINS + 1, dtype=np.int64)  # last bin: values >= HIST_MAX_HU
+        self.hist_max = float(hist_max)  # unitless maps (normalised, -log10 rates) want finer bins than HU
+        self.counts = np.zeros(HIST_BINS + 1, dtype=np.int64)  # last bin: values >= hist_max
         self.overflow: list[np.ndarray] = []  # those values themselves (rare: errors beyond the HU window)
         self.scan_names: list[str] = []
         self.scan_scores: list[float] = []
@@ -138,7 +150,7 @@ class ThresholdCalibrator:
             mask = region.detach().cpu().numpy() if isinstance(region, torch.Tensor) else np.asarray(region)
             data = data[mask.reshape(data.shape).astype(bool)]
         values = data.ravel()
-        bins = np.clip((values * (HIST_BINS / HIST_MAX_HU)).astype(np.int64), 0, HIST_BINS)
+        bins = np.clip((values * (HIST_BINS / self.hist_max)).astype(np.int64), 0, HIST_BINS)
         self.counts += np.bincount(bins, minlength=HIST_BINS + 1)
         self.overflow.append(values[bins == HIST_BINS].astype(np.float64))
         self.scan_names.append(name)
@@ -156,11 +168,11 @@ class ThresholdCalibrator:
             return threshold, float((values > threshold).sum() / total)
         above = total - np.cumsum(self.counts)  # voxels in bins after bin i = values >= edge i+1
         index = int(np.argmax(above <= allowed))
-        edge = (index + 1) * HIST_MAX_HU / HIST_BINS
+        edge = (index + 1) * self.hist_max / HIST_BINS
         return float(edge), float(above[index] / total)
 
     def result(self, *, sigma_mm: float, body_hu: float | None, score: ScoreConfig, model_sha256: str = "",
-               model: str = "") -> Thresholds:
+               model: str = "", **extra: Any) -> Thresholds:
         """The calibrated :class:`Thresholds` (needs at least one scan)."""
         if not self.scan_scores:
             raise InputError("calibration needs at least one normal scan")
@@ -172,7 +184,7 @@ class ThresholdCalibrator:
             voxel_hu=voxel_hu, scan=scan, fpr=self.fpr, achieved_fpr=achieved, scan_fpr=self.scan_fpr,
             sigma_mm=float(sigma_mm), body_hu=None if body_hu is None else float(body_hu), score=score.to_config(),
             model_sha256=model_sha256, model=model, scans=list(self.scan_names),
-            scan_scores=[float(s) for s in scores], voxels=int(self.counts.sum()),
+            scan_scores=[float(s) for s in scores], voxels=int(self.counts.sum()), **extra,
         )
 
 

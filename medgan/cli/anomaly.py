@@ -1,9 +1,11 @@
-"""``medgan-anomaly``: find anomalies with an autoencoder of normal anatomy (reconstruction-error maps).
+"""``medgan-anomaly``: find anomalies as what a restoration of normal anatomy takes away (calibrated maps).
 
 Examples:
-    medgan-anomaly calibrate --model runs/anomaly_ae/model --normal datasets/normal/val/target --fpr 0.01 \\
-        --output runs/anomaly_ae/model/anomaly_thresholds.json
-    medgan-anomaly detect --model runs/anomaly_ae/model --input scans/ --output anomaly_out/
+    medgan-anomaly calibrate --model runs/anomaly/model --normal datasets/normal/val/target --fpr 0.01 \\
+        --output runs/anomaly/model/anomaly_thresholds.json
+    medgan-anomaly detect --model runs/anomaly/model --input scans/ --output anomaly_out/
+    medgan-anomaly calibrate --map median --normal normal_scans/ --output median_thresholds.json  # no net
+    medgan-anomaly detect --input scans/ --output anomaly_out/ --thresholds median_thresholds.json
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from medgan.cli._common import ArgumentParser as _Parser
 from medgan.cli._common import run_command
 
 PROG = "medgan-anomaly"
+#: kept in step with medgan.anomaly.calibrated (not imported: --help must not import torch); a test checks
+MAP_METHODS = ("residual", "tissue", "median", "combined")
+DEFAULT_MAP = "median"
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -29,8 +34,9 @@ def _window(text: str) -> tuple[float, float]:
 
 
 def _add_runtime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True,
-                   help="model package folder (recipe dae or vae, e.g. from configs/anomaly.yaml) or .ckpt")
+    p.add_argument("--model", default=None,
+                   help="model package folder (recipe dae or vae, e.g. from configs/anomaly.yaml) or .ckpt; "
+                        "not needed for --map median")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default: 4)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -54,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--fpr", type=float, default=0.01,
                      help="voxel false-positive rate on the normal scans' body voxels (default: 0.01)")
     cal.add_argument("--scan-fpr", type=float, default=None, help="scan false-positive rate (default: --fpr)")
+    cal.add_argument("--map", default=DEFAULT_MAP, choices=MAP_METHODS,
+                     help="anomaly map: the net's |scan - restoration| (residual), divided by the error expected for "
+                          "the tissue (tissue), the net-free median restoration per tissue (median), or tissue and "
+                          f"median as added -log10 rarities (combined). Default: {DEFAULT_MAP} (docs/anomaly.md)")
+    cal.add_argument("--median-mm", type=float, default=12.0, help="radius of the median disc, mm (default: 12)")
+    cal.add_argument("--polarity", default="both", choices=["both", "bright", "dark"],
+                     help="deviations that count: both, brighter or darker than the restoration (default: both)")
+    cal.add_argument("--open-mm", type=float, default=9.0,
+                     help="prefer blobs: grey opening with an in-plane square this wide, mm; thinner structures "
+                          "(vessels, edges) drop out (default: 9; 0 = off)")
+    cal.add_argument("--voxel-weight", type=float, default=0.1,
+                     help="weight of the unopened map added to the opened one (default: 0.1)")
+    cal.add_argument("--min-size-mm3", type=float, default=0.0,
+                     help="detect drops mask regions smaller than this, mm3 (default: 0, keep all)")
     cal.add_argument("--sigma-mm", type=float, default=1.0, help="Gaussian smoothing of the error map, mm (default: 1)")
     cal.add_argument("--body-hu", type=float, default=-500.0,
                      help="body/air threshold, HU: the map counts inside the body only (default: -500)")
@@ -89,14 +109,18 @@ def _body(argv: Sequence[str] | None) -> int:
         output = Path(args.output)
         if output.exists() and not args.overwrite:  # answer before minutes of mapping
             raise OutputExistsError(f"--output {output} exists; pass --overwrite to replace it")
-        from medgan.anomaly import ScoreConfig, calibrate
+        from medgan.anomaly import MapConfig, ScoreConfig, calibrate
 
         score = ScoreConfig(method=args.score, topk_mm3=args.topk_mm3, quantile=args.quantile)
-        thresholds = calibrate(args.model, args.normal, fpr=args.fpr, scan_fpr=args.scan_fpr, sigma_mm=args.sigma_mm,
-                               body_hu=None if args.no_body else args.body_hu, score=score, **runtime)
+        map_config = MapConfig(method=args.map, sigma_mm=args.sigma_mm, body_hu=None if args.no_body else args.body_hu,
+                               median_mm=args.median_mm, polarity=args.polarity, open_mm=args.open_mm,
+                               voxel_weight=args.voxel_weight)
+        thresholds = calibrate(args.model, args.normal, fpr=args.fpr, scan_fpr=args.scan_fpr, map_config=map_config,
+                               score=score, min_size_mm3=args.min_size_mm3, **runtime)
         thresholds.save(output, overwrite=args.overwrite)
-        print(f"voxel threshold {thresholds.voxel_hu:.3f} HU (fpr {thresholds.achieved_fpr:.4f} on "
-              f"{thresholds.voxels} voxels), scan threshold {thresholds.scan:.3f} HU over {len(thresholds.scans)} "
+        unit = " HU" if args.map == "residual" else ""
+        print(f"{args.map} map: voxel threshold {thresholds.voxel_hu:.3f}{unit} (fpr {thresholds.achieved_fpr:.4f} on "
+              f"{thresholds.voxels} voxels), scan threshold {thresholds.scan:.3f}{unit} over {len(thresholds.scans)} "
               f"scan(s); wrote {output}")
         return 0
     from medgan.anomaly import detect
@@ -104,7 +128,7 @@ def _body(argv: Sequence[str] | None) -> int:
     results = detect(args.model, args.input, args.output, args.thresholds, format=args.format, window=args.window,
                      overwrite=args.overwrite, **runtime)
     for r in results:
-        print(f"{r.case}: score {r.score:.2f} HU (threshold {r.threshold:.2f}) -> "
+        print(f"{r.case}: score {r.score:.2f} (threshold {r.threshold:.2f}) -> "
               f"{'ANOMALOUS' if r.anomalous else 'normal'}; {r.anomalous_voxels} voxels flagged")
     print(f"wrote {Path(args.output) / 'scores.csv'}")
     return 0

@@ -19,7 +19,7 @@ from medgan.package import make_manifest, save_model_package
 def thresholds_json(tmp_path_factory, ae_package, ct_chest_path):
     path = tmp_path_factory.mktemp("cal") / "thresholds.json"
     assert main(["calibrate", "--model", str(ae_package), "--normal", str(ct_chest_path), "--fpr", "0.01",
-                 "--output", str(path), "--no-progress"]) == 0
+                 "--output", str(path), "--no-progress", "--map", "residual", "--open-mm", "0"]) == 0  # the AE's HU error
     return path
 
 
@@ -58,18 +58,25 @@ def test_detect_on_nrrd_writes_map_mask_figure_and_scores(tmp_path, ae_package, 
     assert int(row["anomalous_voxels"]) == int(expected.sum())
 
 
-def test_detect_flags_the_scan_with_a_lesion_and_masks_it(tmp_path, ae_package, thresholds_json, chest,
-                                                          chest_result):
+def _normal_and_lesion_scans(tmp_path, chest, body, **lesions):
+    """``tmp_path/scans`` holding ``normal.nii.gz`` (the chest) and ``lesion.nii.gz`` (with lesions); the truth mask."""
     from medgan.io import write_volume
     from medgan.transforms.lesions import RandSyntheticLesions
 
-    # a dense (+2500 HU, metal/calcium-like) 15-20 mm lesion: errors beyond the untrained-edge errors of the
-    # tiny AE, so the scan score must cross the threshold set by the normal scan
-    volume, truth = RandSyntheticLesions(count=1, radius_mm=(15.0, 20.0), contrast_hu=2500.0, seed=2)(
-        chest, region=chest_result.body[0])
+    volume, truth = RandSyntheticLesions(**lesions)(chest, region=body)
     scans = tmp_path / "scans"
     write_volume(chest, scans / "normal.nii.gz")
     write_volume(volume, scans / "lesion.nii.gz")
+    return scans, truth
+
+
+def test_detect_flags_the_scan_with_a_lesion_and_masks_it(tmp_path, ae_package, thresholds_json, chest,
+                                                          chest_result):
+
+    # a dense (+2500 HU, metal/calcium-like) 15-20 mm lesion: errors beyond the untrained-edge errors of the
+    # tiny AE, so the scan score must cross the threshold set by the normal scan
+    scans, truth = _normal_and_lesion_scans(tmp_path, chest, chest_result.body[0], count=1, radius_mm=(15.0, 20.0),
+                                            contrast_hu=2500.0, seed=2)
     out = tmp_path / "out"
     assert main(["detect", "--model", str(ae_package), "--input", str(scans), "--output", str(out),
                  "--thresholds", str(thresholds_json), "--no-progress"]) == 0
@@ -179,3 +186,59 @@ def test_bad_flags_are_one_line_too(tmp_path, capsys, ae_package, ct_chest_path,
     assert "both give the output name 'case_one'" in _bad(
         capsys, ["detect", "--model", str(ae_package), "--input", str(scans), "--output", str(tmp_path / "p"),
                  "--thresholds", str(thresholds_json)])
+
+
+def test_cli_map_choices_are_the_library_s():
+    from medgan.anomaly.calibrated import MAP_METHODS, MapConfig
+    from medgan.cli import anomaly as cli
+
+    assert cli.MAP_METHODS == MAP_METHODS and cli.DEFAULT_MAP == MapConfig().method
+
+
+def test_median_map_needs_no_model_and_masks_the_lesions(tmp_path, chest, chest_result):
+    import slicerio
+    from scipy import ndimage
+
+    from medgan.anomaly import CalibratedMapper, Thresholds
+    from medgan.io import read_volume, write_volume
+
+    normal = tmp_path / "normal"
+    write_volume(chest, normal / "normal.nii.gz")
+    cal = tmp_path / "median.json"
+    assert main(["calibrate", "--map", "median", "--normal", str(normal), "--fpr", "0.001", "--min-size-mm3", "200",
+                 "--output", str(cal), "--no-progress"]) == 0
+    data = json.loads(cal.read_text())
+    assert data["map"]["method"] == "median" and data["model_sha256"] == "" and data["min_size_mm3"] == 200.0
+    assert set(data["map_state"]["tissue"]) == {"median"}
+    # 8-12 mm wide: under the 12 mm radius of the median disc, which a larger lesion would take over
+    scans, truth = _normal_and_lesion_scans(tmp_path, chest, chest_result.body[0], count=3, radius_mm=(4.0, 6.0),
+                                            contrast_hu=400.0, seed=3)
+    out = tmp_path / "out"
+    assert main(["detect", "--input", str(scans), "--output", str(out), "--thresholds", str(cal), "--no-progress"]) == 0
+    rows = {r["case"]: r for r in _rows(out / "scores.csv")}
+    assert rows["normal"]["anomalous"] == "no"  # (its densest normal structures set the scan score here)
+    assert int(rows["lesion"]["anomalous_voxels"]) > int(rows["normal"]["anomalous_voxels"])
+    thresholds = Thresholds.load(cal)
+    expected = CalibratedMapper(None, thresholds.map_config, thresholds.map_state)(read_volume(scans / "lesion.nii.gz"))
+    heat = read_volume(out / "lesion_map.nii.gz")
+    np.testing.assert_allclose(heat[0].numpy(), expected.map[0].numpy(), atol=1e-4)
+    mask = slicerio.read_segmentation(str(out / "lesion_mask.seg.nrrd"))["voxels"] > 0
+    assert mask[truth[0].numpy()].mean() > 0.3  # a good part of the lesions is flagged
+    labels, count = ndimage.label(mask)
+    assert count > 0 and np.bincount(labels.ravel())[1:].min() * 3.05 * 3.05 * 10 > 200  # no speck survives
+
+
+def test_combined_map_calibrates_its_rate_and_refuses_no_model(tmp_path, capsys, ae_package, ct_chest_path,
+                                                                 chest):
+    from medgan.anomaly import CalibratedMapper, Thresholds
+
+    cal = tmp_path / "combined.json"
+    assert main(["calibrate", "--model", str(ae_package), "--map", "combined", "--normal", str(ct_chest_path),
+                 "--fpr", "0.01", "--output", str(cal), "--no-progress"]) == 0
+    thresholds = Thresholds.load(cal)
+    assert set(thresholds.map_state["tail"]) == {"net", "median"} and len(thresholds.model_sha256) == 64
+    found = CalibratedMapper(ae_package, thresholds.map_config, thresholds.map_state, progress=False)(chest)
+    rate = float((found.map[found.body] > thresholds.voxel_hu).float().mean())
+    assert rate <= 0.01 and rate > 0.008  # the requested rate on the calibration scan
+    assert "--model" in _bad(capsys, ["calibrate", "--map", "tissue", "--normal", str(ct_chest_path),
+                                      "--output", str(tmp_path / "t.json")])

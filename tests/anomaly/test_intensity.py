@@ -55,10 +55,25 @@ def test_tissue_normaliser_divides_by_the_tissue_error():
 def test_tail_calibrator_is_minus_log10_exceedance():
     cal = TailCalibrator()
     cal.add(np.arange(999, dtype=np.float32).reshape(1, 999, 1, 1), np.ones((1, 999, 1, 1), bool))
-    out = cal(np.array([-1.0, 499.0, 5000.0], dtype=np.float32).reshape(3, 1, 1))[0, :, 0, 0].numpy()
+    out = cal(np.array([-1.0, 499.0, 998.0, 1000.0, 1010.0], dtype=np.float32).reshape(5, 1, 1))[0, :, 0, 0].numpy()
     assert out[0] == pytest.approx(0.0)
     assert out[1] == pytest.approx(-np.log10(501 / 1000), abs=1e-4)
-    assert out[2] == pytest.approx(3.0)  # beyond every calibration value: 1 / (n + 1)
+    assert out[2] == pytest.approx(-np.log10(2 / 1000), abs=1e-4)  # the largest value: 1 at or above it
+    assert 3.0 <= out[3] < out[4]  # rarer than every calibration value: still ranked, along the fitted tail
+
+
+def test_tail_table_is_compact_and_round_trips():
+    rng = np.random.default_rng(0)
+    values = rng.exponential(10.0, 100_000).astype(np.float32)
+    cal = TailCalibrator(points=512)
+    cal.add(values)
+    table = cal.to_config()
+    assert len(table["values"]) <= 512 and table["n"] == values.size
+    test = np.array([1.0, 30.0, 90.0, 200.0], dtype=np.float32).reshape(4, 1, 1)
+    loaded = TailCalibrator.from_config(table)
+    assert torch.equal(loaded(test), cal(test))
+    exact = -np.log10(((values[None] >= test.ravel()[:, None]).sum(1) + 1) / (values.size + 1))
+    np.testing.assert_allclose(cal(test)[0, :3, 0, 0].numpy(), exact[:3], atol=0.02)  # log-spaced table: tail kept
 
 
 def test_restorer_corrupts_only_while_training():

@@ -76,10 +76,13 @@ def test_bad_fpr_is_a_config_error(fpr):
 
 
 def test_calibrate_from_a_package_records_the_model_and_settings(ae_package, ct_chest_path, chest_result):
-    thresholds = calibrate(ae_package, ct_chest_path, fpr=0.01, progress=False)
+    from medgan.anomaly import MapConfig
+
+    thresholds = calibrate(ae_package, ct_chest_path, fpr=0.01, map_config=MapConfig(method="residual", open_mm=0),
+                           progress=False)
     assert thresholds.scans == ["CTChest4"]
     assert len(thresholds.model_sha256) == 64
-    assert thresholds.model == "test AE of the chest CT"
+    assert thresholds.model == "test AE of the chest CT (residual map)"
     assert (thresholds.sigma_mm, thresholds.body_hu) == (1.0, -500.0)
     values = chest_result.map[chest_result.body].numpy()  # same model and settings -> same map
     assert float((values > thresholds.voxel_hu).mean()) == pytest.approx(0.01, abs=0.001)
