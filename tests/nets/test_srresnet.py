@@ -12,7 +12,7 @@ from medgan.nets import build_net
 
 
 @pytest.mark.parametrize("scale", [1, 2, 3, 4])
-def test_upscale_factors(scale: int) -> None:
+def test_scale_factors(scale: int) -> None:
     net = build_net({"type": "srresnet", "feature_size": 4, "num_res_blocks": 1, "scale": scale})
     assert net(torch.randn(2, 1, 8, 10)).shape == (2, 1, 8 * scale, 10 * scale)
 
@@ -131,7 +131,7 @@ def test_outer_kernel_sets_the_first_and_last_conv() -> None:
         build_net({"type": "srresnet", "outer_kernel": 4})
 
 
-def test_per_axis_upscale_for_thick_to_thin_slices() -> None:
+def test_per_axis_scale_for_thick_to_thin_slices() -> None:
     from medgan.nets.upsample import interpolate_up
 
     net = build_net({"type": "srresnet", "spatial_dims": 3, "feature_size": 4, "num_res_blocks": 1, "scale": [1, 1, 4]})
