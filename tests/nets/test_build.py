@@ -235,3 +235,12 @@ def test_image_to_image_nets_keep_any_valid_non_square_size(name: str) -> None:
         assert out.shape == (1, 1, h * scale, w * scale)
 
     check()
+
+
+def test_every_registered_net_has_a_row_in_the_docs() -> None:
+    from pathlib import Path
+
+    from medgan.nets import NETS
+
+    text = (Path(__file__).parents[2] / "docs" / "nets.md").read_text(encoding="utf-8")
+    assert [name for name in NETS.names() if f"| `{name}` |" not in text] == []
