@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 #: the net argument that sets its size requirement, named in the error (by ``type``)
 SIZE_ARGUMENTS = {"unet_generator": "num_downs", "srresnet": "scale", "patchgan": "num_layers",
-                  "srgan_discriminator": "channels"}
+                  "srgan_discriminator": "feature_size"}
 
 
 def check_unet_depth(key: str, cfg: dict[str, Any], patch: list[int]) -> None:
