@@ -147,7 +147,7 @@ def validation_curve(run: Path, dataset: Path, window: str) -> tuple[list[tuple[
     with open(run / "metrics.csv") as f:
         for row in csv.DictReader(f):
             if row.get("val/psnr"):
-                rows.append((int(float(row["step"])), float(row["val/psnr"])))
+                rows.append((int(float(row["step"])) + 1, float(row["val/psnr"])))  # iterations done
     return rows, {k: float(np.mean(v)) for k, v in fixed.items()}
 
 
@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"validation ({VAL_WINDOW} window, held-out chest slab, {len(curve)} validations): {ref} "
                   f"{fixed_val[ref]:.2f} dB; model min {min(v for _, v in curve):.2f}, last {curve[-1][1]:.2f} dB; "
                   f"below it at {len(below)} step(s){': ' + str(below[:10]) if below else ''}")
+    if curve:
+        print("validation curve (iterations: val PSNR): " + ", ".join(f"{s}: {v:.2f}" for s, v in curve))
     print(f"medgan-infer wall seconds: {', '.join(f'{k} {v:.1f}' for k, v in t_infer.items())} "
           "(shared machine: absolute seconds vary)")
     return 0

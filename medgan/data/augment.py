@@ -61,12 +61,12 @@ def voxel_size(img: torch.Tensor) -> tuple[float, float, float]:
     return float(cols[0]), float(cols[1]), float(cols[2])
 
 
-def resample_inplane(img: torch.Tensor, factor: float, z_factor: int = 1) -> torch.Tensor:
+def resample_inplane(img: torch.Tensor, factor: float, z_factor: int = 1, refine_mode: str = "bilinear") -> torch.Tensor:
     """``(C, X, Y[, Z])`` HU resampled in-plane by ``factor`` (new size = round(size · factor)) and, for
     volumes, averaged over ``z_factor`` neighbouring slices. Values below the padding floor stay padding.
 
-    Bilinear with anti-aliasing when shrinking (a coarser reconstruction grid averages), the affine's
-    columns are scaled to the new voxel size.
+    Bilinear with anti-aliasing when shrinking (a coarser reconstruction grid averages), ``refine_mode``
+    (``F.interpolate`` mode) when refining; the affine's columns are scaled to the new voxel size.
     """
     data = img.as_tensor() if isinstance(img, MetaTensor) else img
     volume = data.ndim == 4
@@ -78,7 +78,8 @@ def resample_inplane(img: torch.Tensor, factor: float, z_factor: int = 1) -> tor
     size = (max(1, round(x * factor)), max(1, round(y * factor)))
     flat = slices.reshape(c * z, 1, x, y).float()
     padding = flat < PADDING_HU
-    out = F.interpolate(flat, size=size, mode="bilinear", align_corners=False, antialias=factor < 1)
+    mode = "bilinear" if factor < 1 else refine_mode
+    out = F.interpolate(flat, size=size, mode=mode, align_corners=False, antialias=factor < 1)
     if padding.any():  # the field-of-view padding is a constant, not tissue to blend with
         keep = F.interpolate(padding.float(), size=size, mode="nearest") > 0.5
         out = torch.where(keep, flat.amin(), out)
@@ -108,6 +109,7 @@ class RandPixelSized(RandomizableTransform, MapTransform):
         size_multiple: pad (with air, at the end) each in-plane side up to a multiple of this.
         max_size: never resample beyond this many pixels per side (memory / projector size).
         prob: probability of resampling (padding is always done).
+        refine_mode: interpolation when the new pixel is finer than the stored one (``bilinear``, ``bicubic``).
     """
 
     def __init__(
@@ -119,8 +121,10 @@ class RandPixelSized(RandomizableTransform, MapTransform):
         max_size: int = 512,
         prob: float = 1.0,
         allow_missing_keys: bool = False,
+        refine_mode: str = "bilinear",
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
+        self.refine_mode = refine_mode
         RandomizableTransform.__init__(self, prob)
         self.pixel_range = _parse_range(pixel_range, "pixel_range", low=1e-3)
         self.thickness_range = _parse_range(thickness_range, "thickness_range", low=1e-3)
@@ -156,7 +160,7 @@ class RandPixelSized(RandomizableTransform, MapTransform):
                     k_min = max(1, math.ceil(t_lo / pz))
                     z_factor = min(img.shape[-1], k_min + int(self._u_thick * (max(k_max, k_min) - k_min + 1)))
                     self.last_thickness = pz * z_factor
-            out = resample_inplane(img, factor, z_factor) if (factor != 1.0 or z_factor > 1) else img
+            out = resample_inplane(img, factor, z_factor, self.refine_mode) if (factor != 1.0 or z_factor > 1) else img
             m = self.size_multiple
             size = [-(-n // m) * m for n in out.shape[1:3]] + list(out.shape[3:])
             d[key] = _pad_meta(out, size) if isinstance(out, MetaTensor) else pad_to(out, size, AIR_HU)

@@ -81,3 +81,18 @@ def test_config_errors_name_the_key() -> None:
         sr_pair_transforms(2, {"resample_prob": 2})
     with pytest.raises(ConfigError, match="noise_range"):
         sr_pair_transforms(2, {"noise_range": [5, 1]})
+    with pytest.raises(ConfigError, match="refine_mode"):
+        sr_pair_transforms(2, {"refine_mode": "nearest"})
+
+
+def test_refined_targets_are_bicubic_not_bilinear() -> None:
+    """A target brought to finer pixels than its scan's has no kinks on the coarse grid (bilinear's)."""
+    from monai.data import MetaTensor
+
+    vol = MetaTensor(_volume()[..., 0], affine=torch.diag(torch.tensor([2.0, 2.0, 5.0, 1.0], dtype=torch.float64)))
+    pipeline = sr_pair_transforms(2, {"pixel_range": [1.0, 1.0], "resample_prob": 1.0, "attenuation_jitter": 0.0,
+                                      "flips": False})
+    target = pipeline({"target": vol})["target"].as_tensor()
+    expected = F.interpolate(vol.as_tensor()[None].float(), size=(80, 72), mode="bicubic", align_corners=False)[0]
+    assert target.shape == (1, 80, 72)
+    assert torch.allclose(target, expected, atol=1e-3)
