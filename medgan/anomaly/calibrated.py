@@ -60,7 +60,7 @@ class MapConfig:
     method: str = "median"
     sigma_mm: float = 1.0
     body_hu: float | None = -500.0
-    median_mm: float = 12.0
+    median_mm: float = 8.0
     polarity: str = "both"
     open_mm: float = 9.0
     voxel_weight: float = 0.1

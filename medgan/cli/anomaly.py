@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="anomaly map: the net's |scan - restoration| (residual), divided by the error expected for "
                           "the tissue (tissue), the net-free median restoration per tissue (median), or tissue and "
                           f"median as added -log10 rarities (combined). Default: {DEFAULT_MAP} (docs/anomaly.md)")
-    cal.add_argument("--median-mm", type=float, default=12.0, help="radius of the median disc, mm (default: 12)")
+    cal.add_argument("--median-mm", type=float, default=8.0,
+                     help="radius of the median disc, mm; lesions up to about this radius are found (default: 8)")
     cal.add_argument("--polarity", default="both", choices=["both", "bright", "dark"],
                      help="deviations that count: both, brighter or darker than the restoration (default: both)")
     cal.add_argument("--open-mm", type=float, default=9.0,

@@ -62,7 +62,7 @@ def test_saved_state_maps_like_the_fitted_mapper(chest):
 
     normal = MetaTensor(chest.as_tensor()[..., :12], affine=chest.affine)
     test = MetaTensor(chest.as_tensor()[..., 12:24].clone(), affine=chest.affine)
-    test[0, 60:64, 60:64, 5] += 300.0
+    test[0, 60:63, 60:63, 5] += 300.0  # 9 mm wide: narrower than the median disc (8 mm radius)
     fitted = CalibratedMapper(None, MapConfig(method="median")).fit([normal])
     state = fitted.state()
     assert set(state["tissue"]) == {"median"} and state["tail"] == {}
