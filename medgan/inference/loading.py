@@ -18,8 +18,6 @@ from medgan.errors import ModelPackageError
 from medgan.package import load_model_package
 
 INPUT_MODES = ("2d", "2.5d", "3d")
-# nets that map a noise vector (and a label) to an image: nothing for medgan-infer to feed them
-NOISE_GENERATORS = ("dcgan_generator",)
 
 
 def _build_net(cfg: dict[str, Any]) -> nn.Module:
@@ -35,8 +33,11 @@ def check_manifest_for_inference(manifest: dict[str, Any], where: str | os.PathL
     Raises:
         ModelPackageError: naming the key, the bad value and what is allowed.
     """
+    from medgan.nets import NETS
+
     net_type = (manifest.get("nets", {}).get(manifest.get("infer_net"), {}) or {}).get("type")
-    if net_type in NOISE_GENERATORS:
+    # nets that map a noise vector (and a label) to an image: nothing for medgan-infer to feed them
+    if net_type in NETS.names(input="noise"):
         raise ModelPackageError(f"{where}: the '{manifest.get('recipe')}' model runs a {net_type}, which makes images "
                                 "from noise; medgan-infer needs an image-to-image model (denoising, SR, autoencoder)")
     mode = manifest.get("input_mode", "2d" if manifest["spatial_dims"] == 2 else "3d")

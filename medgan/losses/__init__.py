@@ -11,12 +11,10 @@ Every loss takes ``weight`` (default 1).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch.nn as nn
 
-from medgan.errors import ConfigError
 from medgan.losses.adversarial import (
     AdversarialLoss,
     HingeGANLoss,
@@ -31,10 +29,9 @@ from medgan.losses.feature_matching import FeatureMatchingLoss
 from medgan.losses.perceptual import PerceptualLoss
 from medgan.losses.reconstruction import CharbonnierLoss, CycleLoss, IdentityLoss, L1Loss, L2Loss
 from medgan.losses.regularizers import KLDivergenceLoss, SparsityLoss
-from medgan.nets._kwargs import check_kwargs
 from medgan.registry import Registry
 
-LOSSES = Registry("losses")
+LOSSES = Registry("losses", noun="loss")
 for _name, _cls in {
     "vanilla": VanillaGANLoss,
     "lsgan": LSGANLoss,
@@ -51,9 +48,9 @@ for _name, _cls in {
     "feature_matching": FeatureMatchingLoss,
     "perceptual": PerceptualLoss,
 }.items():
-    LOSSES.register(_name)(_cls)
+    LOSSES.register(_name, adversarial=issubclass(_cls, AdversarialLoss))(_cls)
 
-ADVERSARIAL = ("vanilla", "lsgan", "hinge", "wgan_gp", "r1")
+ADVERSARIAL = tuple(LOSSES.names(adversarial=True))
 
 
 def build_loss(cfg: dict[str, Any] | str) -> nn.Module:
@@ -63,15 +60,7 @@ def build_loss(cfg: dict[str, Any] | str) -> nn.Module:
         KeyError: unknown ``type`` (the message lists the known names).
         ConfigError: missing ``type``, unknown argument or bad value, naming the argument.
     """
-    if isinstance(cfg, str):
-        cfg = {"type": cfg}
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str):
-        raise ConfigError(f"loss config needs a 'type' naming one of: {', '.join(LOSSES.names())}; got {cfg!r}")
-    kwargs = copy.deepcopy(cfg)
-    name = kwargs.pop("type")
-    cls = LOSSES.get(name)
-    check_kwargs("loss", name, cls, kwargs)
-    return cls(**kwargs)
+    return LOSSES.build(cfg)
 
 
 __all__ = [

@@ -6,13 +6,11 @@ Every entry takes MONAI-style argument names (``spatial_dims``, ``in_channels``,
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch.nn as nn
 
-from medgan.errors import ConfigError
-from medgan.nets._kwargs import RENAMED_NET_ARGUMENTS, check_kwargs, rename_old_arguments
+from medgan.nets._kwargs import RENAMED_NET_ARGUMENTS, rename_old_arguments
 from medgan.nets.autoencoders import (
     VAE,
     DenoisingAutoEncoder,
@@ -38,36 +36,38 @@ from medgan.nets.unet_generator import UnetGenerator
 from medgan.nets.weight_init import init_weights
 from medgan.registry import Registry
 
-NETS = Registry("nets")
-for _name, _factory in {
+NETS = Registry("nets", noun="net", renamed=RENAMED_NET_ARGUMENTS)
+_D = {"role": "discriminator"}
+for _name, (_factory, _tags) in {
     # autoencoders
-    "ae_undercomplete": ae_undercomplete,
-    "ae_overcomplete": ae_overcomplete,
-    "ae_sparse": ae_sparse,
-    "ae_deep": ae_deep,
-    "ae_conv": ae_conv,
-    "dae": DenoisingAutoEncoder,
-    "vae": VAE,
+    "ae_undercomplete": (ae_undercomplete, {}),
+    "ae_overcomplete": (ae_overcomplete, {}),
+    "ae_sparse": (ae_sparse, {}),
+    "ae_deep": (ae_deep, {}),
+    "ae_conv": (ae_conv, {}),
+    "dae": (DenoisingAutoEncoder, {}),
+    "vae": (VAE, {"samples": "vae"}),  # medgan-sample decodes latent vectors
     # denoisers
-    "redcnn": REDCNN,
-    "rescnn_lite": ResCNNLite,
-    "resunet": ResUNet,
-    "nafnet": NAFNet,
-    "anomaly_restorer": AnomalyRestorer,
-    # generators
-    "resnet_generator": ResnetGenerator,
-    "unet_generator": UnetGenerator,
-    "srresnet": SRResNet,
-    "dcgan_generator": DCGANGenerator,
+    "redcnn": (REDCNN, {}),
+    "rescnn_lite": (ResCNNLite, {}),
+    "resunet": (ResUNet, {}),
+    "nafnet": (NAFNet, {}),
+    "anomaly_restorer": (AnomalyRestorer, {}),
+    # generators; size_argument: the argument that sets what input sizes fit (named in the config error)
+    "resnet_generator": (ResnetGenerator, {}),
+    "unet_generator": (UnetGenerator, {"size_argument": "num_downs"}),
+    "srresnet": (SRResNet, {"size_argument": "scale"}),
+    # a noise vector (and a label) -> an image: medgan-sample calls net(z, labels), medgan-infer has nothing to feed
+    "dcgan_generator": (DCGANGenerator, {"input": "noise", "samples": "gan"}),
     # discriminators
-    "patchgan": PatchDiscriminator,
-    "pixelgan": PixelDiscriminator,
-    "srgan_discriminator": SRGANDiscriminator,
-    "dcgan_discriminator": DCGANDiscriminator,
+    "patchgan": (PatchDiscriminator, {**_D, "size_argument": "num_layers"}),
+    "pixelgan": (PixelDiscriminator, _D),
+    "srgan_discriminator": (SRGANDiscriminator, {**_D, "size_argument": "feature_size"}),
+    "dcgan_discriminator": (DCGANDiscriminator, _D),
 }.items():
-    NETS.register(_name)(_factory)
+    NETS.register(_name, **_tags)(_factory)
 
-DISCRIMINATORS = ("patchgan", "pixelgan", "srgan_discriminator", "dcgan_discriminator")
+DISCRIMINATORS = tuple(NETS.names(role="discriminator"))
 
 
 def build_net(cfg: dict[str, Any]) -> nn.Module:
@@ -78,13 +78,7 @@ def build_net(cfg: dict[str, Any]) -> nn.Module:
         ConfigError: (a ``ValueError``) missing ``type``, an unknown or renamed argument (the message
             names the new name), or a bad argument value; the message names the argument.
     """
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str):
-        raise ConfigError(f"net config needs a 'type' naming one of: {', '.join(NETS.names())}; got {cfg!r}")
-    kwargs = copy.deepcopy(cfg)
-    name = kwargs.pop("type")
-    factory = NETS.get(name)
-    check_kwargs("net", name, factory, kwargs, renamed=RENAMED_NET_ARGUMENTS)
-    return factory(**kwargs)
+    return NETS.build(cfg)
 
 
 def rename_net_config(cfg: Any) -> Any:

@@ -17,9 +17,6 @@ from medgan.errors import ConfigError
 if TYPE_CHECKING:
     from medgan.config import ExperimentConfig
 
-#: the net argument that sets its size requirement, named in the error (by ``type``)
-SIZE_ARGUMENTS = {"unet_generator": "num_downs", "srresnet": "scale", "patchgan": "num_layers",
-                  "srgan_discriminator": "feature_size"}
 
 
 def check_unet_depth(key: str, cfg: dict[str, Any], patch: list[int]) -> None:
@@ -46,8 +43,10 @@ def check_forward(key: str, cfg: dict[str, Any], net: nn.Module, shape: tuple[in
         what: the data that sets ``shape`` (``data.patch_size=[64, 64]``), for the message.
     """
     from medgan.inference.loading import first_output
+    from medgan.nets import NETS
 
-    hint = SIZE_ARGUMENTS.get(cfg.get("type"))
+    # the net argument that sets its size requirement (a registry tag), named in the error
+    hint = NETS.tags(cfg["type"]).get("size_argument") if cfg.get("type") in NETS else None
     arg = f"nets.{key}.{hint}={cfg[hint]!r}" if hint in cfg else f"nets.{key} ({cfg.get('type')})"
     was_training = net.training
     net.eval()

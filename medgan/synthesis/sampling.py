@@ -32,8 +32,6 @@ from medgan.io.atomic import atomic_write, check_output, staged_output
 from medgan.io.formats import DEFAULT_SUFFIX
 from medgan.transforms.intensity import HUNormalizer, build_normalizer
 
-#: net types that make images from a latent vector, and how (``gan``: ``net(z, labels)``; ``vae``: decoder)
-GENERATIVE_NETS = {"dcgan_generator": "gan", "vae": "vae"}
 #: the pixel size used when the package does not record the training data's
 ASSUMED_SPACING_MM = 1.0
 #: PNG samples hold ``HU + PNG_OFFSET_HU`` as unsigned 16-bit (air -1024 HU -> 0); never 8-bit
@@ -149,11 +147,15 @@ def load_generative(model: str | os.PathLike, device: str = "cpu") -> Generative
     where = Path(model)
     role = manifest["infer_net"]
     cfg = dict(manifest["nets"][role] or {})
-    kind = GENERATIVE_NETS.get(cfg.get("type"))
+    from medgan.nets import NETS
+
+    # net types that make images from a latent vector, and how (``gan``: ``net(z, labels)``; ``vae``: decoder)
+    generative = {name: NETS.tags(name)["samples"] for name in NETS.names() if "samples" in NETS.tags(name)}
+    kind = generative.get(cfg.get("type"))
     if kind is None:
         raise ModelPackageError(
             f"{where}: the '{manifest['recipe']}' model runs a {cfg.get('type')}, which maps images to images; "
-            f"medgan-sample needs a model that generates from noise ({', '.join(GENERATIVE_NETS)}: recipe "
+            f"medgan-sample needs a model that generates from noise ({', '.join(generative)}: recipe "
             "dcgan, cgan or vae)")
     prefix = f"{role}."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
