@@ -125,7 +125,7 @@ def measure_texture_table() -> tuple[np.ndarray, np.ndarray]:
     correlation, which does not depend on the image size) with
     :func:`medgan.transforms.noise_level.difference_ratio`. :data:`TEXTURE_TABLE` holds its result.
     """
-    from medgan.transforms.fourier_projector import get_fourier_projector
+    from medgan.transforms.projector_cache import get_fourier_projector
 
     size, count = 64, 8
     projector = get_fourier_projector(size, 4 * size, device="cpu")
@@ -168,8 +168,8 @@ def measure_nps_peak_table(roi: int = NPS_ROI) -> tuple[np.ndarray, np.ndarray]:
     (the detrending removes the lowest frequencies), so the table is measured with the same regions
     (:func:`medgan.transforms.noise_level.scan_nps`) that measure the scan.
     """
-    from medgan.transforms.fourier_projector import get_fourier_projector
     from medgan.transforms.noise_level import nps_peak_frequency, scan_nps
+    from medgan.transforms.projector_cache import get_fourier_projector
 
     size, count = 64, 16
     projector = get_fourier_projector(size, 4 * size, device="cpu")

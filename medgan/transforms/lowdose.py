@@ -28,7 +28,6 @@ from medgan.transforms.dose_calibration import (
     calibrate_dose,
 )
 from medgan.transforms.fbp_filter import FILTERS
-from medgan.transforms.fourier_projector import get_fourier_projector
 from medgan.transforms.noise_level import noise_power_spectrum
 from medgan.transforms.projection_noise import (
     MIN_COUNTS,
@@ -40,6 +39,7 @@ from medgan.transforms.projection_noise import (
     _parse_positive,
     projection_noise,
 )
+from medgan.transforms.projector_cache import get_fourier_projector
 
 __all__ = [
     "CALIBRATION_DOSE",

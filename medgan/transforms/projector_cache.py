@@ -1,7 +1,8 @@
 """Cache of built projectors: in memory (least recently used) and on disk.
 
-Building the operators for 512x512 slices and 720 views takes tens of seconds and about 1.4 GB; loading
-them from a cache file takes about a second (the file is memory-mapped, not copied). The disk cache is
+Two kinds: the simulator's :class:`FourierProjector` (512x512 slices, 720 views: built in a few seconds,
+0.15 GB) and the sparse pixel-driven reference :class:`ParallelBeamProjector` (tens of seconds, 1.4 GB).
+Loading either from a cache file takes a fraction of a second (memory-mapped, not copied). The disk cache is
 on by default for slices of 256 pixels and more (smaller operators build in a moment) and lives in
 
 - ``MEDGAN_CACHE_DIR`` when set (``off`` disables the disk cache; ``medgan-simulate --no-cache`` sets it),
@@ -23,11 +24,12 @@ from pathlib import Path
 
 import torch
 
+from medgan.transforms.fourier_projector import FourierProjector
 from medgan.transforms.projector import ParallelBeamProjector, min_detector_bins
 
-__all__ = ["CACHE_ENV", "clear_projector_cache", "default_cache_dir", "get_projector"]
+__all__ = ["CACHE_ENV", "clear_projector_cache", "default_cache_dir", "get_fourier_projector", "get_projector"]
 
-_CACHE: OrderedDict[tuple, ParallelBeamProjector] = OrderedDict()
+_CACHE: OrderedDict[tuple, ParallelBeamProjector | FourierProjector] = OrderedDict()
 _CACHE_SIZE = 2  # a 512x512, 720-view projector holds ~1.4 GB: keep few
 
 
@@ -50,8 +52,8 @@ def default_cache_dir() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medgan"
 
 
-def _disk_path(cache_dir: Path, size: int, views: int, bins: int) -> Path:
-    return cache_dir / "projectors" / f"parallel_n{size}_v{views}_d{bins}_f{_DISK_FORMAT}.pt"
+def _disk_path(cache_dir: Path, size: int, views: int, bins: int, kind: str = "parallel") -> Path:
+    return cache_dir / "projectors" / f"{kind}_n{size}_v{views}_d{bins}_f{_DISK_FORMAT}.pt"
 
 
 def _max_bytes() -> float:
@@ -73,7 +75,7 @@ def _prune(folder: Path, keep: Path) -> None:
             f.unlink(missing_ok=True)
 
 
-def _save(projector: ParallelBeamProjector, path: Path) -> None:
+def _save(projector: ParallelBeamProjector | FourierProjector, path: Path) -> None:
     from medgan.io.atomic import staged_output
 
     try:
@@ -84,20 +86,26 @@ def _save(projector: ParallelBeamProjector, path: Path) -> None:
         warnings.warn(f"could not keep the projector in the cache '{path.parent}' ({err})", stacklevel=4)
 
 
-def _load_or_build(size: int, views: int, bins: int, dev: torch.device, cache_dir: Path | None) -> ParallelBeamProjector:
+_KINDS = {"parallel": (ParallelBeamProjector, "_matrices"), "fourier": (FourierProjector, "_state")}
+
+
+def _load_or_build(
+    size: int, views: int, bins: int, dev: torch.device, cache_dir: Path | None, kind: str = "parallel"
+) -> ParallelBeamProjector | FourierProjector:
+    cls, state_arg = _KINDS[kind]
     if cache_dir is None:
-        return ParallelBeamProjector(size, views, bins, dev)
-    path = _disk_path(cache_dir, size, views, bins)
+        return cls(size, views, bins, dev)
+    path = _disk_path(cache_dir, size, views, bins, kind)
     if path.is_file():
         try:
             # memory-mapped: the pages are shared with the OS file cache instead of copied into the process
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            projector = ParallelBeamProjector(size, views, bins, dev, _matrices=state)
+            projector = cls(size, views, bins, dev, **{state_arg: state})
             os.utime(path)  # recently used: pruned last
             return projector
         except Exception as err:  # noqa: BLE001 - a damaged cache file is rebuilt, never fatal
             warnings.warn(f"ignoring unreadable projector cache '{path}' ({err}); rebuilding it", stacklevel=3)
-    projector = ParallelBeamProjector(size, views, bins, dev)
+    projector = cls(size, views, bins, dev)
     _save(projector, path)
     return projector
 
@@ -108,25 +116,41 @@ def get_projector(
     detector_bins: int | None = None,
     device: torch.device | str | None = None,
     cache_dir: str | Path | None = None,
-) -> ParallelBeamProjector:
-    """A cached :class:`ParallelBeamProjector`: built once per geometry and device.
+    kind: str = "parallel",
+) -> ParallelBeamProjector | FourierProjector:
+    """A cached projector: built once per geometry and device.
 
     Kept in memory (the two most recently used geometries) and on disk (module docstring): in
     ``cache_dir`` when given (any size), else in :func:`default_cache_dir` for sizes of 256 and more.
+    ``kind``: ``"parallel"`` (:class:`ParallelBeamProjector`, the sparse reference) or ``"fourier"``
+    (:class:`FourierProjector`, what the simulator uses; :func:`get_fourier_projector`).
     """
+    if kind not in _KINDS:
+        raise ValueError(f"kind: got {kind!r}, allowed: {', '.join(_KINDS)}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     bins = detector_bins if detector_bins is not None else min_detector_bins(size)
-    key = (int(size), int(views), int(bins), str(dev))
+    key = (kind, int(size), int(views), int(bins), str(dev))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
     if cache_dir is None and int(size) >= DISK_MIN_SIZE:
         cache_dir = default_cache_dir()
-    projector = _load_or_build(int(size), int(views), int(bins), dev, Path(cache_dir) if cache_dir else None)
+    projector = _load_or_build(int(size), int(views), int(bins), dev, Path(cache_dir) if cache_dir else None, kind)
     _CACHE[key] = projector
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return projector
+
+
+def get_fourier_projector(
+    size: int,
+    views: int = 720,
+    detector_bins: int | None = None,
+    device: torch.device | str | None = None,
+    cache_dir: str | Path | None = None,
+) -> FourierProjector:
+    """The simulator's cached :class:`FourierProjector` (0.15 GB at 512x512, 720 views; built in seconds)."""
+    return get_projector(size, views, detector_bins, device, cache_dir, kind="fourier")
 
 
 def clear_projector_cache() -> None:

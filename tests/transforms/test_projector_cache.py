@@ -58,3 +58,19 @@ def test_large_operators_go_to_the_default_cache_and_the_cap_evicts_the_oldest(m
     get_projector(20, 8)
     assert len(list((tmp_path / "projectors").glob("*.pt"))) == 1
     clear_projector_cache()
+
+
+def test_fourier_operators_round_trip_through_the_disk_cache(tmp_path):
+    from medgan.transforms.projector_cache import get_fourier_projector
+
+    clear_projector_cache()
+    built = get_fourier_projector(24, 16, cache_dir=tmp_path)
+    assert len(list((tmp_path / "projectors").glob("fourier_*.pt"))) == 1
+    clear_projector_cache()
+    loaded = get_fourier_projector(24, 16, cache_dir=tmp_path)
+    assert loaded is not built
+    img = torch.rand(2, 24, 24)
+    assert torch.equal(loaded.forward(img), built.forward(img))
+    sino = built.forward(img)
+    assert torch.equal(loaded.fbp(sino, "gaussian", 0.3, noise=True), built.fbp(sino, "gaussian", 0.3, noise=True))
+    clear_projector_cache()
