@@ -17,6 +17,7 @@ checkpoint without a target.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -48,7 +49,7 @@ class CycleGANRecipe(Recipe):
         self.loss_idt = self.make_loss("lambda_identity", {"type": "identity", "criterion": crit,
                                                            "weight": r.lambda_cycle * r.lambda_identity})
         self.blur = None
-        if r.lambda_lowfreq > 0:
+        if r.lambda_lowfreq > 0 or r.cycle_lowpass:
             from monai.networks.layers import GaussianFilter
 
             self.blur = GaussianFilter(self.spatial_dims, r.lowfreq_sigma)
@@ -58,6 +59,8 @@ class CycleGANRecipe(Recipe):
 
             self.highpass = GaussianFilter(self.spatial_dims, r.disc_highpass_sigma)
         self.backward_predictor: Any = None
+        # running soft-tissue noise sigma (HU) of each pile: the level the other generator's output should have
+        self.noise_target_hu = torch.full((2,), float("nan"))  # (full-dose pile, low-dose pile); resumable state
         # each pool has its own seeded generator so resuming replays the same choices
         self.pool_full = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 1)
         self.pool_low = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 2)
@@ -80,6 +83,26 @@ class CycleGANRecipe(Recipe):
         (``recipe.disc_highpass_sigma``), so they judge noise texture and fine detail, not anatomy."""
         return image if self.highpass is None else image - self.highpass(image)
 
+    def _noise_term(self, output: torch.Tensor, source: torch.Tensor, real_other: torch.Tensor,
+                    index: int) -> torch.Tensor | None:
+        """Squared log ratio of the output's soft-tissue noise sigma (windows chosen on its source) to the
+        running sigma of the other pile (updated from ``real_other``; momentum 0.9), or ``None`` without soft
+        tissue in the patch or before the first measurement of the other pile."""
+        from medgan.recipes.label_free import soft_tissue_noise
+
+        hu = self.normalizer.inverse
+        w = self.cfg.recipe.noise_window
+        with torch.no_grad():
+            other = soft_tissue_noise(hu(real_other), hu(real_other), w)
+        old = float(self.noise_target_hu[index])
+        if other is not None:
+            self.noise_target_hu[index] = float(other) if math.isnan(old) else 0.9 * old + 0.1 * float(other)
+        target = float(self.noise_target_hu[index])
+        sigma = soft_tissue_noise(hu(output), hu(source), w)
+        if sigma is None or math.isnan(target):
+            return None
+        return (sigma.log() - math.log(target)) ** 2
+
     def optimizer_groups(self):
         gens = [*self.gen_low_to_full.parameters(), *self.gen_full_to_low.parameters()]
         discs = [*self.disc_full.parameters(), *self.disc_low.parameters()]
@@ -94,17 +117,31 @@ class CycleGANRecipe(Recipe):
         losses = {
             "loss_g_adv": self.adversarial_weight() * (self.loss_gan.g_loss(self.disc_full(self.disc_view(fake_full)))
                                                        + self.loss_gan.g_loss(self.disc_low(self.disc_view(fake_low)))),
-            "loss_cycle": self.loss_cycle(rec_low, real_low) + self.loss_cycle(rec_full, real_full),
+            "loss_cycle": self.loss_cycle(*self._cycle_view(rec_low, real_low)) + self.loss_cycle(rec_full, real_full),
         }
         if self.cfg.recipe.lambda_identity > 0:
             losses["loss_identity"] = (self.loss_idt(self.gen_low_to_full(real_full), real_full)
                                        + self.loss_idt(self.gen_full_to_low(real_low), real_low))
-        if self.blur is not None:
+        if self.cfg.recipe.lambda_lowfreq > 0:
             losses["loss_lowfreq"] = self.cfg.recipe.lambda_lowfreq * (
                 F.l1_loss(self.blur(fake_full), self.blur(real_low)) + F.l1_loss(self.blur(fake_low), self.blur(real_full)))
+        if self.cfg.recipe.lambda_noise > 0:
+            terms = [t for t in (self._noise_term(fake_full, real_low, real_full, 0),
+                                 self._noise_term(fake_low, real_full, real_low, 1)) if t is not None]
+            if terms:
+                losses["loss_noise"] = self.cfg.recipe.lambda_noise * sum(terms)
         self.optimize(sum(losses.values()), 0)
         set_requires_grad([self.disc_full, self.disc_low], True)
-        return {k: v.detach() for k, v in losses.items()}, fake_full.detach(), fake_low.detach()
+        logged = {k: v.detach() for k, v in losses.items()}
+        # how far G has left the identity, in HU: the first thing to look at when it "does nothing"
+        logged["residual_hu"] = (fake_full - real_low).detach().std() / self.normalizer.scale
+        return logged, fake_full.detach(), fake_low.detach()
+
+    def _cycle_view(self, rec_low: torch.Tensor, real_low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The low -> full -> low cycle pair as compared: both blurred with ``recipe.cycle_lowpass`` (the noise
+        G removed is gone, and asking F to restore it would teach G to hide it in its output: Chu et al. 2017,
+        "CycleGAN, a master of steganography"), else as they are."""
+        return (self.blur(rec_low), self.blur(real_low)) if self.cfg.recipe.cycle_lowpass else (rec_low, real_low)
 
     def _d_loss(self, disc: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         real, fake = self.disc_view(real), self.disc_view(fake)
@@ -161,8 +198,11 @@ class CycleGANRecipe(Recipe):
                 "diversity": self.validator.diversity_crops(self.normalizer.forward(output_hu))}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pool_full": self.pool_full.state_dict(), "pool_low": self.pool_low.state_dict()}
+        return {"pool_full": self.pool_full.state_dict(), "pool_low": self.pool_low.state_dict(),
+                "noise_target_hu": self.noise_target_hu.clone()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.pool_full.load_state_dict(state["pool_full"])
         self.pool_low.load_state_dict(state["pool_low"])
+        if "noise_target_hu" in state:  # absent from checkpoints written before the noise term
+            self.noise_target_hu = state["noise_target_hu"].clone().cpu()

@@ -91,3 +91,43 @@ def label_free_scores(output_hu: torch.Tensor, input_hu: torch.Tensor, sigma: fl
 def cycle_error_hu(reconstructed_hu: torch.Tensor, input_hu: torch.Tensor) -> float:
     """Mean absolute ``F(G(x)) - x`` in HU (both ``(1, X, Y, Z)``)."""
     return float((reconstructed_hu.float() - input_hu.float()).abs().mean())
+
+
+def soft_tissue_noise(image_hu: torch.Tensor, reference_hu: torch.Tensor, window: int = 5,
+                      quantile: float = 0.3, min_windows: int = 16) -> torch.Tensor | None:
+    """Differentiable noise sigma (HU) of a training batch, for a loss that asks for a noise level.
+
+    Windows (``window`` pixels a side, stride 1) are chosen on ``reference_hu``: mean in soft tissue, no
+    lung, air or bone pixel (the limits of :mod:`medgan.transforms.noise_level`), and a standard deviation
+    at most the ``quantile`` of those windows' (the most homogeneous ones: edges and texture only add larger
+    sds, as that module's mode ignores them). The result is the RMS of ``image_hu``'s standard deviation
+    over the chosen windows, so every chosen pixel gets a gradient (a single quantile value would pass it to
+    one window). Choosing on the reference measures a generator where its input was homogeneous tissue.
+
+    Args:
+        image_hu: ``(B, 1, *spatial)`` HU, 2D or 3D; gradients flow through it.
+        reference_hu: the same shape; selects the windows (no gradient).
+        window: window side in pixels.
+        quantile: the most homogeneous fraction of the soft-tissue windows is measured.
+        min_windows: fewer soft-tissue windows than this return ``None`` (a patch of lung or air).
+
+    Returns:
+        A scalar tensor in HU, or ``None``.
+    """
+    from medgan.transforms.noise_level import EDGE_HU, SOFT_TISSUE_HU
+
+    pool = F.avg_pool3d if image_hu.dim() == 5 else F.avg_pool2d
+
+    def local_var(x: torch.Tensor) -> torch.Tensor:
+        return (pool(x**2, window, stride=1) - pool(x, window, stride=1) ** 2).clamp_min(1e-3)
+
+    with torch.no_grad():
+        ref = reference_hu.detach()
+        mean_ref = pool(ref, window, stride=1)
+        edge = pool(((ref < EDGE_HU[0]) | (ref > EDGE_HU[1])).float(), window, stride=1) > 0
+        keep = (mean_ref >= SOFT_TISSUE_HU[0]) & (mean_ref <= SOFT_TISSUE_HU[1]) & ~edge
+        if int(keep.sum()) < min_windows:
+            return None
+        var_ref = local_var(ref)
+        keep &= var_ref <= torch.quantile(var_ref[keep], quantile)
+    return local_var(image_hu)[keep].mean().sqrt()

@@ -86,6 +86,13 @@ class CycleGANRecipe(RecipeParams):
         0.0, ge=0, description="discriminators see x - blur(x) with this Gaussian std in pixels (0: the image)")
     adversarial_warmup: int = Field(
         0, ge=0, description="iterations that train only D before G's adversarial term ramps in over as many")
+    lambda_noise: float = Field(
+        0.0, ge=0, description="weight of the noise-level term: each generator's output has the other pile's "
+        "soft-tissue noise sigma (squared log ratio; 0: off)")
+    noise_window: int = Field(5, ge=3, description="window side (pixels) of that noise sigma")
+    cycle_lowpass: bool = Field(
+        False, description="compare the low -> full -> low cycle after the lowfreq_sigma blur: removed noise "
+        "cannot come back, so a full-resolution cycle asks G to hide it")
 
     def check(self, cfg: ExperimentConfig) -> None:
         super().check(cfg)
