@@ -69,6 +69,13 @@ class Registry:
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (e.g. an entry a test or a plugin registered for a while); unknown names are an error."""
+        self._load()
+        if name not in self._items:
+            raise KeyError(f"'{name}' is not registered in the '{self.kind}' registry")
+        del self._items[name], self._tags[name]
+
     def get(self, name: str) -> Any:
         """Return the object registered as ``name``.
 

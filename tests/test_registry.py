@@ -97,3 +97,12 @@ def test_the_package_asks_the_registries_not_its_own_lists():
     assert {n: NETS.tags(n)["size_argument"] for n in NETS.names() if "size_argument" in NETS.tags(n)} == {
         "patchgan": "num_layers", "srgan_discriminator": "feature_size", "srresnet": "scale",
         "unet_generator": "num_downs"}
+
+
+def test_unregister_removes_an_entry_and_refuses_unknown_names():
+    reg = Registry("things")
+    reg.register("a", kind="x")(dict)
+    reg.unregister("a")
+    assert "a" not in reg and reg.names(kind="x") == []
+    with pytest.raises(KeyError, match="not registered"):
+        reg.unregister("a")

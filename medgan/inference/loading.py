@@ -20,13 +20,6 @@ from medgan.package import load_model_package
 INPUT_MODES = ("2d", "2.5d", "3d")
 
 
-def _build_net(cfg: dict[str, Any]) -> nn.Module:
-    """Indirection over the nets registry (kept as a module attribute so tests can supply tiny nets)."""
-    from medgan.nets import build_net
-
-    return build_net(cfg)
-
-
 def check_manifest_for_inference(manifest: dict[str, Any], where: str | os.PathLike) -> None:
     """Validate the inference-relevant manifest keys.
 
@@ -91,11 +84,13 @@ def build_net_with_weights(cfg: dict[str, Any], weights: dict[str, torch.Tensor]
     normally.
     """
     def build(device: str | None) -> nn.Module:
+        from medgan.nets import build_net
+
         try:
             if device is None:
-                return _build_net(cfg)
+                return build_net(cfg)
             with torch.device(device):
-                return _build_net(cfg)
+                return build_net(cfg)
         except KeyError as err:  # unknown registry name
             raise ModelPackageError(f"{where}: nets.{role}.type: {err.args[0]}") from err
         except (TypeError, ValueError) as err:

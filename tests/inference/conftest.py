@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from medgan.inference import loading
+from medgan.nets import NETS
 from medgan.package import make_manifest, save_model_package
 
 WINDOW = {"type": "window", "hu_min": -1024.0, "hu_max": 3071.0, "out_min": -1.0, "out_max": 1.0}
@@ -67,28 +68,38 @@ class ConvStack(nn.Module):
         return x + self.body(x)
 
 
-def _factory(cfg: dict) -> nn.Module:
-    kw = {k: v for k, v in cfg.items() if k != "type"}
-    if cfg["type"] == "identity":
-        return Identity2p5d(**kw)
-    if cfg["type"] == "upsample":
-        return Upsample(**kw)
-    if cfg["type"] == "convstack":
-        return ConvStack(**kw)
-    if cfg["type"] == "strided":
-        return Strided()
-    if cfg["type"] == "basic_unet":
-        from monai.networks.nets import BasicUNet
+def _basic_unet(**kw) -> nn.Module:
+    from monai.networks.nets import BasicUNet
 
-        return BasicUNet(**kw)
-    raise KeyError(f"No object named '{cfg['type']}' in 'test nets'")
+    return BasicUNet(**kw)
+
+
+TEST_NETS = {"identity": Identity2p5d, "upsample": Upsample, "convstack": ConvStack, "strided": Strided,
+             "basic_unet": _basic_unet}
+
+
+@contextmanager
+def registered(nets: dict):
+    """Register ``nets`` (name -> factory) in the nets registry for the block, then remove them again."""
+    for name, factory in nets.items():
+        NETS.register(name)(factory)
+    try:
+        yield
+    finally:
+        for name in nets:
+            NETS.unregister(name)
+
+
+def _factory(cfg: dict) -> nn.Module:
+    return NETS.build(cfg)
 
 
 @pytest.fixture
-def test_nets(monkeypatch):
-    """Route the package's net configs to the tiny nets above."""
-    monkeypatch.setattr(loading, "_build_net", _factory)
-    return _factory
+def test_nets():
+    """The tiny nets above, registered under their names while the test runs, so model packages that
+    name them load through the same registry as real ones."""
+    with registered(TEST_NETS):
+        yield _factory
 
 
 @pytest.fixture

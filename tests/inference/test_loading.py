@@ -4,6 +4,7 @@ import torch
 from medgan.errors import ModelPackageError
 from medgan.inference.loading import check_manifest_for_inference, first_output, in_channels, probe_net
 from medgan.nets import build_net
+from tests.inference.conftest import registered
 
 
 @pytest.mark.parametrize("cfg,expected", [
@@ -45,7 +46,7 @@ def test_manifest_checks_name_the_key(bad, match):
         check_manifest_for_inference(manifest, "pkg")
 
 
-def test_nets_with_buffers_outside_the_state_dict_are_built_normally(monkeypatch):
+def test_nets_with_buffers_outside_the_state_dict_are_built_normally():
     from medgan.inference import loading
 
     class Scaled(torch.nn.Module):
@@ -57,9 +58,9 @@ def test_nets_with_buffers_outside_the_state_dict_are_built_normally(monkeypatch
         def forward(self, x):
             return self.gain * self.conv(x)
 
-    monkeypatch.setattr(loading, "_build_net", lambda cfg: Scaled())
     weights = {"conv.weight": torch.ones(1, 1, 1, 1), "conv.bias": torch.zeros(1)}
     manifest = {"nets": {"g": {"type": "scaled"}}, "infer_net": "g", "spatial_dims": 2}
-    _, net = loading.load_generator((manifest, {f"g.{k}": v for k, v in weights.items()}))
+    with registered({"scaled": Scaled}):
+        _, net = loading.load_generator((manifest, {f"g.{k}": v for k, v in weights.items()}))
     assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
     assert net(torch.ones(1, 1, 2, 2)).eq(3.0).all()
