@@ -36,6 +36,7 @@ BIN = Path(sys.executable).parent
 CANDIDATES = {
     "ldct_denoise": ("configs/ldct_denoise.yaml", []),
     "ldct_denoise 16-32-64": ("configs/ldct_denoise.yaml", ["nets.generator.channels=[16,32,64]"]),
+    "ldct_denoise, doses 0.1-1": ("configs/ldct_denoise.yaml", ["data.dose_pairs.dose_range=[0.1,1.0]"]),
     "ldct_redcnn + rescnn_lite": (
         "configs/ldct_redcnn.yaml",
         ["nets.generator={type: rescnn_lite, feature_size: 32, num_layers: 8, norm: none}", "data.batch_size=8",
@@ -155,6 +156,25 @@ def speed_volume(low_path: Path, out: Path, slices: int) -> Path:
     return out
 
 
+def with_guard(model: Path, factor: float) -> Path | None:
+    """A copy of the package ``model`` with the noise-level guard's factor set to ``factor`` (0: off), or
+    ``None`` if its net has no guard: one training run shows what the guard changes."""
+    import shutil
+
+    import yaml
+
+    manifest = yaml.safe_load((model / "medgan.yaml").read_text())
+    net = manifest["nets"][manifest["infer_net"]]
+    if "noise_guard" not in net:
+        return None
+    out = model.parent / f"model_guard_{factor:g}"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(model, out)
+    net["noise_guard"] = float(factor)
+    (out / "medgan.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=14.0, help="training wall time per candidate (trainer.max_time)")
@@ -162,10 +182,12 @@ def main() -> None:
     p.add_argument("--candidates", nargs="*", default=None, help=f"subset of: {', '.join(CANDIDATES)}")
     p.add_argument("--doses", nargs="*", type=float, default=[0.25, 0.1])
     p.add_argument("--slices", type=int, default=32, help="slices of the 512² speed volume")
+    p.add_argument("--guards", nargs="*", type=float, default=[0.0],
+                   help="also infer with these noise_guard factors (0: off) from the same trained weights")
     p.add_argument("--workdir", default=None, help="keep everything here (default: a temporary folder)")
     args = p.parse_args()
     names = args.candidates or list(CANDIDATES)
-    minutes, doses, slices = args.minutes, args.doses, args.slices
+    minutes, doses, slices, guards = args.minutes, args.doses, args.slices, args.guards
     if args.quick:
         names, minutes, doses, slices = names[:1], min(minutes, 1.0), [0.25], min(slices, 8)
     unknown = [n for n in names if n not in CANDIDATES]
@@ -206,6 +228,7 @@ def main() -> None:
                        "trainer.accelerator=cpu", "trainer.devices=1", *overrides], logs / f"train_{run_dir.name}.log")
         print(f"trained {name} in {t_train:.0f} s", flush=True)
         model = run_dir / "model"
+        variants = {k: with_guard(model, k) for k in guards}
         for (t, d), src in low_paths.items():
             out = work / "pred" / run_dir.name / f"{t}_d{d}.nrrd"
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +237,14 @@ def main() -> None:
             rows[(t, d)][f"medgan-infer {name}"] = scores(read_hu(out)[..., 0], full[t])
             if t == "693_J2KI" and d == doses[0]:
                 one_slice[name] = s
+            for k, variant in variants.items():
+                if variant is None:
+                    continue
+                out = out.with_name(f"{t}_d{d}_guard_{k:g}.nrrd")
+                run([str(BIN / "medgan-infer"), "--model", str(variant), "--input", str(src), "--output",
+                     str(out), "--overwrite", "--no-progress"], logs / f"infer_{run_dir.name}_{t}_{d}_{k:g}.log")
+                label = "guard off" if k == 0 else f"noise_guard={k:g}"
+                rows[(t, d)][f"medgan-infer {name}, {label}"] = scores(read_hu(out)[..., 0], full[t])
         vol = speed_volume(low_paths[("693_J2KI", doses[0])], work / "test" / f"speed_{slices}.nrrd", slices)
         per = per_slice[name] = {}
         for backend in ("torch", "onnx"):

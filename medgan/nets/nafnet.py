@@ -82,6 +82,7 @@ class NAFNet(UShapedDenoiser):
         num_res_blocks: NAF blocks per level on the way down and up.
         num_middle_blocks: NAF blocks at the lowest resolution.
         attention: the paper's simplified channel attention (global pooling; off by default).
+        noise_guard, hu_window: the noise-level guard at inference, as :class:`medgan.nets.resunet.ResUNet`.
 
     Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *spatial)``.
     """
@@ -95,10 +96,13 @@ class NAFNet(UShapedDenoiser):
         num_res_blocks: int = 1,
         num_middle_blocks: int = 1,
         attention: bool = False,
+        noise_guard: float = 0.0,
+        hu_window: Sequence[float] = (-1024.0, 3071.0),
     ) -> None:
         super().__init__()
         d, in_channels, ch, blocks = self._parse("nafnet", spatial_dims, in_channels, out_channels, channels,
                                                  num_res_blocks)
+        self.set_guard(noise_guard, hu_window, d, "nafnet")
         num_middle_blocks = parse_int(num_middle_blocks, "num_middle_blocks", "nafnet", minimum=0)
         attention = bool(attention)
         self.head = conv(d)(in_channels, ch[0], kernel_size=3, padding=1)

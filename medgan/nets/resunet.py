@@ -21,6 +21,7 @@ from medgan.nets._layers import (
     parse_int,
     parse_spatial_dims,
 )
+from medgan.nets.noise_guard import guard_residual
 
 
 def parse_channels(value: object, net: str) -> tuple[int, ...]:
@@ -60,6 +61,8 @@ class UShapedDenoiser(nn.Module):
     """
 
     out_channels: int
+    noise_guard: float = 0.0
+    hu_window: tuple[float, float] = (-1024.0, 3071.0)
     head: nn.Module
     encoders: nn.ModuleList
     downs: nn.ModuleList
@@ -77,6 +80,19 @@ class UShapedDenoiser(nn.Module):
         check_residual_channels(in_channels, self.out_channels, name)
         return d, in_channels, parse_channels(channels, name), parse_int(num_res_blocks, "num_res_blocks", name)
 
+    def set_guard(self, noise_guard: float, hu_window: Sequence[float], spatial_dims: int, name: str) -> None:
+        """Store the noise-level guard's settings (:mod:`medgan.nets.noise_guard`; 0 turns it off)."""
+        from medgan.errors import ConfigError
+
+        ok = isinstance(noise_guard, (int, float)) and not isinstance(noise_guard, bool) and noise_guard >= 0
+        if not ok:
+            raise ConfigError(f"net '{name}': noise_guard={noise_guard!r} must be a number >= 0 (0: off)")
+        if noise_guard and spatial_dims != 2:
+            raise ConfigError(f"net '{name}': noise_guard works on 2D slices; got spatial_dims={spatial_dims}")
+        if len(hu_window) != 2 or not float(hu_window[1]) > float(hu_window[0]):
+            raise ConfigError(f"net '{name}': hu_window={list(hu_window)!r} must be [low, high] HU, low < high")
+        self.noise_guard, self.hu_window = float(noise_guard), (float(hu_window[0]), float(hu_window[1]))
+
     def zero_tail(self) -> None:
         """Start as the identity (the net predicts zero noise): an untrained net does no harm."""
         nn.init.zeros_(self.tail.weight)
@@ -93,7 +109,10 @@ class UShapedDenoiser(nn.Module):
         feats = self.middle(feats)
         for i in reversed(range(len(self.ups))):
             feats = self.decoders[i](self.ups[i](feats) + skips[i])
-        return centre_channel(x, self.out_channels) - self.tail(feats)
+        centre, noise = centre_channel(x, self.out_channels), self.tail(feats)
+        if self.noise_guard and not self.training:
+            noise = guard_residual(centre_channel(x, 1), noise, self.noise_guard, self.hu_window)
+        return centre - noise
 
 
 class ResUNet(UShapedDenoiser):
@@ -108,6 +127,11 @@ class ResUNet(UShapedDenoiser):
         out_channels: 1 or ``in_channels``.
         channels: features per level, e.g. ``(16, 32, 64)`` (3 levels: sizes are padded to multiples of 4).
         num_res_blocks: residual blocks per level on the way down and up.
+        noise_guard: ``k`` of the noise-level guard applied at inference (:mod:`medgan.nets.noise_guard`):
+            the removed noise is shrunk where its local power exceeds ``k**2`` times the input's measured
+            noise variance; 0 (default) turns it off. 2D only.
+        hu_window: the HU window of the data's normalisation (``data.normalization``), which the guard
+            needs to find soft tissue.
 
     Input ``(B, in_channels, *spatial)`` normalised, each spatial size a multiple of ``2**(levels-1)``
     (``medgan-infer`` pads); output ``(B, out_channels, *spatial)`` = centre input - predicted noise.
@@ -120,10 +144,13 @@ class ResUNet(UShapedDenoiser):
         out_channels: int = 1,
         channels: Sequence[int] = (16, 32, 64),
         num_res_blocks: int = 1,
+        noise_guard: float = 0.0,
+        hu_window: Sequence[float] = (-1024.0, 3071.0),
     ) -> None:
         super().__init__()
         d, in_channels, ch, blocks = self._parse("resunet", spatial_dims, in_channels, out_channels, channels,
                                                  num_res_blocks)
+        self.set_guard(noise_guard, hu_window, d, "resunet")
         self.head = nn.Sequential(conv(d)(in_channels, ch[0], kernel_size=3, padding=1), nn.ReLU(inplace=True))
         self.encoders = nn.ModuleList(
             [nn.Sequential(*[ResBlock(d, c) for _ in range(blocks)]) for c in ch[:-1]]
