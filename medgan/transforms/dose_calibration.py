@@ -41,8 +41,8 @@ import torch
 from medgan.transforms.noise_level import (
     difference_ratio,
     estimate_noise_hu,
+    noise_per_slice,
     plateau_fraction,
-    rich_slices,
 )
 
 DEFAULT_PHOTONS = 1e5  # per mm^2 of detector per view at full dose, when nothing else is known
@@ -311,12 +311,10 @@ def _fit_budget(cal_slices: torch.Tensor, sigma: float, area: float, electronic_
     trial = DEFAULT_PHOTONS * area  # electronic scale 1 at the reference budget
     low = simulate_slices(cal_slices, CALIBRATION_DOSE, trial, electronic_noise=electronic_noise, mode="relative",
                           generator=torch.Generator().manual_seed(0), **settings)
-    ratios = []
     px = settings["pixel_size_mm"]
-    rich = rich_slices(cal_slices, px)
-    for full, added in zip(cal_slices[rich], (low - cal_slices)[rich]):
-        ratios.append(estimate_noise_hu(added, full, pixel_size_mm=px) / (
-            sigma if given else estimate_noise_hu(full, pixel_size_mm=px)))
+    added = noise_per_slice(low - cal_slices, cal_slices, pixel_size_mm=px)
+    full = {i: sigma for i in added} if given else noise_per_slice(cal_slices, pixel_size_mm=px)
+    ratios = [added[i] / full[i] for i in added]
     if len(ratios) <= 1:
         ratios = [estimate_noise_hu(low - cal_slices, cal_slices, pixel_size_mm=px) / sigma]
     ratio = float(np.median(ratios))

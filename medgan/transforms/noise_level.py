@@ -123,14 +123,38 @@ def homogeneous_windows(
     is soft tissue can straddle a lung or bone edge, and on slices through the lungs such edge windows
     outnumber the homogeneous ones (the chest CT's upper slabs read 160-260 HU of "noise" instead of ~20).
     """
-    ref = _as_slices(reference)
-    window = window_pixels(pixel_size_mm, window)
+    return _homogeneous(_as_slices(reference), window_pixels(pixel_size_mm, window), stride, hu_range)[0]
+
+
+def _homogeneous(
+    ref: torch.Tensor, window: int, stride: int | None, hu_range: tuple[float, float] = SOFT_TISSUE_HU
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`homogeneous_windows`' mask and the windows' detrended sds of ``ref`` (computed once)."""
     mean, sd = window_stats(ref, window, stride)
     stride = stride or max(1, window // 3)
     highest = F.max_pool2d(ref[:, None], window, stride)[:, 0]
     lowest = -F.max_pool2d(-ref[:, None], window, stride)[:, 0]
-    return ((mean >= hu_range[0]) & (mean <= hu_range[1]) & (sd >= PLATEAU_HU)
+    mask = ((mean >= hu_range[0]) & (mean <= hu_range[1]) & (sd >= PLATEAU_HU)
             & (lowest > EDGE_HU[0]) & (highest < EDGE_HU[1]))
+    return mask, sd
+
+
+def noise_per_slice(
+    image: torch.Tensor | np.ndarray,
+    reference: torch.Tensor | np.ndarray | None = None,
+    *,
+    pixel_size_mm: float | None = None,
+    window: int | None = None,
+) -> dict[int, float]:
+    """Noise sigma (HU) of each slice :func:`estimate_noise_hu` measures a volume on (:func:`rich_slices`
+    of ``reference``), by slice index; the windows are found once for all slices."""
+    img = _as_slices(image)
+    ref = img if reference is None else _as_slices(reference)
+    window = window_pixels(pixel_size_mm, window)
+    mask, sd = _homogeneous(ref, window, None)
+    if reference is not None:
+        sd = window_stats(img, window)[1]
+    return {i: _shorth_mode(sd[i][mask[i]]) for i in _rich_slices(mask)}
 
 
 def estimate_noise_hu(

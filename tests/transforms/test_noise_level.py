@@ -90,3 +90,17 @@ def test_mm_windows_fit_between_structures_of_a_coarse_chest_slice():
     in_pixels = estimate_noise_hu(scan)
     assert abs(in_mm - 10) < 1.0, in_mm
     assert in_pixels > 1.5 * in_mm, (in_pixels, in_mm)
+
+
+def test_noise_per_slice_is_the_estimate_of_each_slice():
+    from medgan.transforms.noise_level import noise_per_slice
+
+    gen = torch.Generator().manual_seed(4)
+    anatomy = _anatomy()[None].repeat(3, 1, 1)
+    scan = anatomy + torch.tensor([4.0, 8.0, 16.0])[:, None, None] * torch.randn(anatomy.shape, generator=gen)
+    per_slice = noise_per_slice(scan, pixel_size_mm=0.8)
+    assert sorted(per_slice) == [0, 1, 2]
+    for i, sigma in per_slice.items():
+        assert sigma == pytest.approx(estimate_noise_hu(scan[i], pixel_size_mm=0.8))
+    added = noise_per_slice(scan - anatomy, scan, pixel_size_mm=0.8)  # windows chosen on the scan
+    assert added[2] == pytest.approx(estimate_noise_hu(scan[2] - anatomy[2], scan[2], pixel_size_mm=0.8))
