@@ -192,6 +192,7 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
         raise InputError(f"--thresholds were calibrated for another model ('{thresholds.model}', weights sha256 "
                          f"{thresholds.model_sha256[:12]}...); calibrate this --model first")
     score_cfg = thresholds.score_config
+    unit = " HU" if thresholds.map_config.method == "residual" else ""  # the other maps are unitless
     results = []
     for plan in tqdm(plans, unit="case", desc="detect", disable=not progress or len(plans) < 2):
         volume = read_volume(plan.input)
@@ -217,7 +218,7 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
             plan.figure, volume.as_tensor()[0, :, :, k].numpy(), found.map.as_tensor()[0, :, :, k].numpy(),
             mask[0, :, :, k].numpy(),
             window=window, map_max_hu=2.0 * thresholds.voxel_hu, affine_ras=found.map.affine.numpy(),
-            title=f"{plan.case}  slice {k}  score {score:.1f} HU (threshold {thresholds.scan:.1f})"
+            title=f"{plan.case}  slice {k}  score {score:.1f}{unit} (threshold {thresholds.scan:.1f})"
                   f"{'  ANOMALOUS' if result.anomalous else ''}"))
         results.append(result)
     write_scores_csv(Path(output) / SCORES_FILE, results, overwrite=overwrite)
