@@ -96,8 +96,10 @@ class DoseCalibration:
         warn = ""
         if self.plateau_fraction > 0.25:
             warn = f"; {self.plateau_fraction:.0%} of soft tissue is flat plateaus (lossy compression?): prefer --noise-hu"
+        noise = (f"full-dose noise {self.noise_hu:.2f} HU ({self.noise_source})" if math.isfinite(self.noise_hu)
+                 else "full-dose noise not measured (photons given)")
         return (
-            f"full-dose noise {self.noise_hu:.2f} HU ({self.noise_source}), {self.photons:.3g} photons/mm^2 per view "
+            f"{noise}, {self.photons:.3g} photons/mm^2 per view "
             f"({self.photons_per_ray:.3g} per ray), filter {kernel}{texture}{warn}"
         )
 

@@ -95,6 +95,10 @@ def test_prints_the_calibration_it_used_and_given_noise_overrides_it(chest_nrrd,
     assert "full-dose noise 3.00 HU (given)" in line
     added = float(line.split("added noise ")[1].split(" HU")[0])
     assert 0.8 * 3 * 3**0.5 < added < 1.2 * 3 * 3**0.5 and added < measured  # sqrt(1/0.25 - 1) x 3 HU
+    args = ["--input", str(chest_nrrd), "--output", str(tmp_path / "c.nrrd"), *FAST, "--photons", "5000"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "full-dose noise not measured (photons given), 5e+03 photons/mm^2" in line and "nan" not in line
 
 
 def test_missing_input_and_output_onto_input_are_user_errors(chest_nrrd, tmp_path, capsys):
