@@ -41,6 +41,7 @@ def save_anomaly_figure(
     map_max_hu: float | None = None,
     affine_ras: np.ndarray | None = None,
     title: str = "",
+    map_label: str = "|error| (HU)",
 ) -> Path:
     """Save a three-panel PNG of one axial slice.
 
@@ -54,6 +55,7 @@ def save_anomaly_figure(
         affine_ras: the volume's voxel -> RAS affine, to show the slice in the radiological convention
             (:func:`radiological_view`); ``None`` shows rows = Y, columns = X as stored.
         title: figure title.
+        map_label: colour-bar label of the map (its unit).
     """
     import matplotlib
 
@@ -69,8 +71,8 @@ def save_anomaly_figure(
     axes[0].set_title("image")
     overlay = np.ma.masked_where(heat <= 0.05 * top, heat)  # leave near-zero error see-through
     im = axes[1].imshow(overlay, cmap="inferno", vmin=0.0, vmax=top, alpha=0.7)
-    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02, label="|error| (HU)")
-    axes[1].set_title("reconstruction error")
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02, label=map_label)
+    axes[1].set_title("anomaly map")
     if marked.any():
         axes[2].contour(marked.astype(float), levels=[0.5], colors=["#ff5a1a"], linewidths=1.2)
     axes[2].set_title(f"anomaly mask ({int(marked.sum())} voxels)")

@@ -218,6 +218,7 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
             plan.figure, volume.as_tensor()[0, :, :, k].numpy(), found.map.as_tensor()[0, :, :, k].numpy(),
             mask[0, :, :, k].numpy(),
             window=window, map_max_hu=2.0 * thresholds.voxel_hu, affine_ras=found.map.affine.numpy(),
+            map_label="|error| (HU)" if unit else f"{thresholds.map_config.method} map (unitless)",
             title=f"{plan.case}  slice {k}  score {score:.1f}{unit} (threshold {thresholds.scan:.1f})"
                   f"{'  ANOMALOUS' if result.anomalous else ''}"))
         results.append(result)
