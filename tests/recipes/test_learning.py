@@ -12,20 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from medgan.cli.prepare import main as prepare
 from medgan.cli.train import main
-from tests.recipes._dataset import make_chest_dataset
+from tests.recipes._dataset import chest_slabs
 
 CONFIG = Path(__file__).parents[2] / "configs" / "ldct_redcnn.yaml"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open regression (issue 11): on prepared 180-view pairs the 400-step "
-                   "denoiser now doubles the error (input 84 HU RMSE, output 168 HU; resunet 163 HU), while "
-                   "ldct_denoise on on-the-fly pairs and the demo's prepared pairs still beat their input")
 def test_supervised_denoiser_beats_the_low_dose_input_on_held_out_anatomy(tmp_path):
-    # 10% dose with 150 photons per mm^2 of detector per view (its 3 mm x 10 mm elements)
-    # at 180 views: about 115 HU RMSE of noise on the validation slab
-    dataset = make_chest_dataset(tmp_path, dose=0.1, photons=150)
+    # 10% dose at 180 views, each slab's budget fitted to 70 HU of full-dose noise in its soft tissue (as a
+    # scanner's tube-current modulation keeps the noise level along the body): 86 HU RMSE of noise on
+    # the central validation slices and a training slab in the same regime. One fixed budget for all slabs
+    # (150 photons per mm^2 gave 84 HU there) starves the shoulder slab's lateral rays (a third of them
+    # below 5 counts): 1290 HU RMSE of streaks on the training slab, and a net that learns to remove those
+    # over-smooths 80 HU of noise.
+    dataset = tmp_path / "ds"
+    assert prepare(["ldct", "--input", str(chest_slabs(tmp_path)), "--output", str(dataset), "--dose", "0.1",
+                    "--noise-hu", "70", "--split", "0.34,0.33,0.33", "--views", "180", "--no-progress"]) == 0
     run = tmp_path / "run"
     code = main([
         "--config", str(CONFIG), f"data.root={dataset}", f"run.dir={run}", "seed=0",
@@ -39,6 +43,6 @@ def test_supervised_denoiser_beats_the_low_dose_input_on_held_out_anatomy(tmp_pa
     rows = [r for r in csv.DictReader(open(run / "metrics.csv")) if r.get("val/rmse")]
     last = {k: float(v) for k, v in rows[-1].items() if k.startswith("val/")}
     assert last["val/input_rmse"] > 80.0  # the noise is really there
-    # measured 105.8 vs 115.6 HU and SSIM 0.744 vs 0.659; the margins leave room for other CPUs' rounding
+    # measured 69.7 vs 86.1 HU and SSIM 0.782 vs 0.720; the margins leave room for other CPUs' rounding
     assert last["val/rmse"] < last["val/input_rmse"] - 5.0
     assert last["val/ssim"] > last["val/input_ssim"] + 0.03
