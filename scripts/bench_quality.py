@@ -15,6 +15,9 @@ Speed: seconds per 512² slice of the whole ``medgan-infer`` command on a one-sl
 
     .venv/bin/python scripts/bench_quality.py                 # 14 training minutes per candidate
     .venv/bin/python scripts/bench_quality.py --quick         # a smoke run: 1 minute, one candidate, dose 0.25
+
+Nets with a noise-level guard are also run with the guard off (``--guards 0``, the default; other factors
+re-infer the same trained weights with that ``noise_guard``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ CANDIDATES = {
     "ldct_denoise": ("configs/ldct_denoise.yaml", []),
     "ldct_denoise 16-32-64": ("configs/ldct_denoise.yaml", ["nets.generator.channels=[16,32,64]"]),
     "ldct_denoise, doses 0.1-1": ("configs/ldct_denoise.yaml", ["data.dose_pairs.dose_range=[0.1,1.0]"]),
+    # unpaired: low-dose sources and full-dose targets drawn independently; CPU-sized as medgan-demo's
+    "ldct_cyclegan": (
+        "configs/ldct_cyclegan.yaml",
+        ["data.patch_size=[64,64]", "data.num_workers=0", "nets.generator.channels=[16,32,64]",
+         "nets.discriminator.feature_size=32", "nets.discriminator.num_layers=1", "recipe.adversarial_warmup=100",
+         "trainer.val_check_interval=200", "validation.panels=0", "validation.window=abdomen"],
+    ),
     "ldct_redcnn + rescnn_lite": (
         "configs/ldct_redcnn.yaml",
         ["nets.generator={type: rescnn_lite, feature_size: 32, num_layers: 8, norm: none}", "data.batch_size=8",
