@@ -34,7 +34,7 @@ TRAIN_OVERRIDES = (
     "data.patch_size=[48,48]",
     "data.num_workers=0",
     "trainer.val_check_interval=100",
-    "nets.generator={type: resnet_generator, feature_size: 16, num_res_blocks: 4, norm: none, residual: true}",
+    "nets.generator.channels=[16,32,64]",  # the config's residual U-Net, narrower
     "nets.discriminator.feature_size=32",
     "nets.discriminator.num_layers=1",  # a 16x16 receptive field: num_layers=2 drifted in CPU-length runs
     "optim.lr=2e-4",
@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", default="demo_out", help="folder for everything the demo writes (default demo_out)")
     p.add_argument("--input", default=None, help="a full-dose CT scan to use instead of the embedded chest CT")
-    # 600: the length measured in docs/training.md ("paired or unpaired?"); the first sixth trains D alone
-    p.add_argument("--steps", type=int, default=600, help="CycleGAN training iterations (default 600)")
+    # 300: the length measured in docs/training.md ("paired or unpaired?"); the first sixth trains D alone
+    p.add_argument("--steps", type=int, default=300, help="CycleGAN training iterations (default 300)")
     p.add_argument("--supervised-steps", type=int, default=400,
                    help="training iterations of the supervised denoiser shown beside it (default 400)")
     # 10% is the chest dose of the TCIA LDCT data (ldct-benchmark); 25% there is for abdomen and head

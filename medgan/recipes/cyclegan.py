@@ -60,7 +60,8 @@ class CycleGANRecipe(Recipe):
             self.highpass = GaussianFilter(self.spatial_dims, r.disc_highpass_sigma)
         self.backward_predictor: Any = None
         # running soft-tissue noise sigma (HU) of each pile: the level the other generator's output should have
-        self.noise_target_hu = torch.full((2,), float("nan"))  # (full-dose pile, low-dose pile); resumable state
+        # (full-dose pile, low-dose pile) x label_free.NOISE_CLASSES_HU; resumable state
+        self.noise_target_hu = torch.full((2, 1), float("nan"))
         # each pool has its own seeded generator so resuming replays the same choices
         self.pool_full = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 1)
         self.pool_low = ImagePool(r.pool_size, seed=self.cfg.seed * 2 + 2)
@@ -85,23 +86,26 @@ class CycleGANRecipe(Recipe):
 
     def _noise_term(self, output: torch.Tensor, source: torch.Tensor, real_other: torch.Tensor,
                     index: int) -> torch.Tensor | None:
-        """Squared log ratio of the output's soft-tissue noise sigma (windows chosen on its source) to the
-        running sigma of the other pile (updated from ``real_other``; momentum 0.9), or ``None`` without soft
-        tissue in the patch or before the first measurement of the other pile."""
-        from medgan.recipes.label_free import soft_tissue_noise
+        """Sum over the tissue classes of :data:`~medgan.recipes.label_free.NOISE_CLASSES_HU` (soft tissue)
+        of the squared log ratio (both plus :data:`~medgan.recipes.label_free.NOISE_FLOOR_HU`) of the output's noise sigma (windows chosen on its source) to the
+        running sigma of the other pile in that class (updated from ``real_other``; momentum 0.9); ``None``
+        when no class is in both."""
+        from medgan.recipes.label_free import NOISE_CLASSES_HU, NOISE_FLOOR_HU, class_noise
 
         hu = self.normalizer.inverse
         w = self.cfg.recipe.noise_window
-        with torch.no_grad():
-            other = soft_tissue_noise(hu(real_other), hu(real_other), w)
-        old = float(self.noise_target_hu[index])
-        if other is not None:
-            self.noise_target_hu[index] = float(other) if math.isnan(old) else 0.9 * old + 0.1 * float(other)
-        target = float(self.noise_target_hu[index])
-        sigma = soft_tissue_noise(hu(output), hu(source), w)
-        if sigma is None or math.isnan(target):
-            return None
-        return (sigma.log() - math.log(target)) ** 2
+        terms = []
+        for k, hu_range in enumerate(NOISE_CLASSES_HU):
+            with torch.no_grad():
+                other = class_noise(hu(real_other), hu(real_other), hu_range, w)
+            old = float(self.noise_target_hu[index, k])
+            if other is not None:
+                self.noise_target_hu[index, k] = float(other) if math.isnan(old) else 0.9 * old + 0.1 * float(other)
+            target = float(self.noise_target_hu[index, k])
+            sigma = class_noise(hu(output), hu(source), hu_range, w)
+            if sigma is not None and not math.isnan(target):
+                terms.append(((sigma + NOISE_FLOOR_HU).log() - math.log(target + NOISE_FLOOR_HU)) ** 2)
+        return sum(terms) if terms else None
 
     def optimizer_groups(self):
         gens = [*self.gen_low_to_full.parameters(), *self.gen_full_to_low.parameters()]

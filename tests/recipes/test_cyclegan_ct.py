@@ -36,19 +36,23 @@ def test_highpass_view_hides_anatomy_scale_content_and_warmup_ramps(tmp_path):
     assert r.blur is not None
 
 
-def test_soft_tissue_noise_measures_noise_in_homogeneous_tissue_and_passes_gradients():
-    from medgan.recipes.label_free import soft_tissue_noise
+def test_class_noise_measures_noise_in_homogeneous_tissue_and_passes_gradients():
+    from medgan.recipes.label_free import NOISE_CLASSES_HU, class_noise
+
+    (soft,) = NOISE_CLASSES_HU
+    air = (-1100.0, -900.0)
 
     gen = torch.Generator().manual_seed(0)
     tissue = torch.full((1, 1, 32, 32), 40.0)
     tissue[..., :, :8] = -800.0  # a strip of lung: its windows are not measured
     noisy = (tissue + 30.0 * torch.randn(tissue.shape, generator=gen)).requires_grad_(True)
-    sigma = soft_tissue_noise(noisy, tissue)
+    sigma = class_noise(noisy, tissue, soft)
     assert 20.0 < float(sigma) < 32.0  # the quantile keeps the calmer windows of 30 HU noise
     sigma.backward()
     assert (noisy.grad[..., 12:, :] != 0).float().mean() > 0.5  # a dense gradient, not one window's
     assert noisy.grad[..., :, :3].abs().sum() == 0  # lung windows take no part
-    assert soft_tissue_noise(noisy, torch.full_like(tissue, -800.0)) is None  # no soft tissue at all
+    assert class_noise(noisy, torch.full_like(tissue, -800.0), soft) is None  # no soft tissue at all
+    assert class_noise(noisy, tissue, air) is None  # no air in it
 
 
 def test_noise_term_pulls_towards_the_other_piles_level_and_cycle_lowpass_blurs(tmp_path):
@@ -57,9 +61,9 @@ def test_noise_term_pulls_towards_the_other_piles_level_and_cycle_lowpass_blurs(
     tissue = r.normalizer.forward(torch.full((1, 1, 32, 32), 40.0))
     quiet = tissue + 10.0 * r.normalizer.scale * torch.randn(tissue.shape, generator=gen)
     loud = tissue + 40.0 * r.normalizer.scale * torch.randn(tissue.shape, generator=gen)
-    assert r._noise_term(loud, loud, quiet, 0) > 1.0  # log(40/10)^2 ~ 1.9 (a little less: calm windows)
+    assert r._noise_term(loud, loud, quiet, 0) > 0.5  # log(45/15)^2 ~ 1.2 (a little less: calm windows)
     assert r._noise_term(quiet, quiet, quiet, 0) < 0.05
-    assert 5.0 < float(r.noise_target_hu[0]) < 12.0  # the running full-dose level, in HU
+    assert 5.0 < float(r.noise_target_hu[0, 0]) < 12.0  # the running full-dose soft-tissue level, in HU
     rec, real = r._cycle_view(loud, quiet)
     centre = (..., slice(8, 24), slice(8, 24))  # away from the blur's zero-padded border
     assert rec[centre].std() < 0.5 * loud[centre].std()  # compared after the blur: removed noise need not come back
