@@ -40,7 +40,9 @@ def test_each_pile_goes_to_its_role_split_by_patient(tmp_path, piles, capsys):
         assert layout.paired(split) == []  # no hidden pairs
     assert patients_in_two_splits(layout) == {}
     manifest = json.loads((out / "dataset.json").read_text())
-    assert manifest["task"] == "unpaired" and manifest["input_full"] == str(full.resolve())
+    # input folders are stored relative to the dataset, so the dataset names nobody's home folder
+    assert manifest["task"] == "unpaired" and manifest["input_full"] == "../full"
+    assert (out / manifest["input_full"]).resolve() == full.resolve()
     # files are copied byte for byte: the HU of each case is untouched
     case = layout.cases("train", "source")[0]
     assert case.source.read_bytes() == (low / case.source.name).read_bytes()
