@@ -27,7 +27,16 @@ def train_ae(volume: torch.Tensor, steps: int = TRAIN_STEPS, seed: int = 0) -> d
     norm = HUNormalizer()
     torch.manual_seed(seed)
     net = build_net(AE_CFG)
-    slices = norm.forward(volume.as_tensor()[0]).permute(2, 0, 1)[:, None]  # (Z, 1, X, Y) normalised
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: two OpenMP threads only wait on each other on a busy machine
+    try:
+        return _fit(net, norm.forward(volume.as_tensor()[0]).permute(2, 0, 1)[:, None], steps, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(net: torch.nn.Module, slices: torch.Tensor, steps: int, seed: int) -> dict[str, torch.Tensor]:
+    """L1 reconstruction of random 64² patches of ``slices`` ``(Z, 1, X, Y)`` (normalised)."""
     optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):
