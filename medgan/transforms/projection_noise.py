@@ -27,6 +27,10 @@ __all__ = ["MIN_COUNTS", "MODES", "MU_WATER_PER_MM", "PADDING_HU", "projection_n
 
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water (1/mm) at an effective energy of about 70 keV
 MIN_COUNTS = 1.0  # counts floor before the log: photon starvation gives streaks, never inf
+# The most the log of a detector reading floored at MIN_COUNTS can vary: Poisson counts plus Gaussian
+# electronic noise (sigma_e^2 = 10), simulated for means from 0.01 to 1000 counts, peak at ~0.64 near 5
+# counts and fall to ~0.35 in full starvation. The first-order variance below grows as 1/counts^2 instead.
+MAX_LOG_VARIANCE = 0.65
 MODES = ("relative", "absolute")
 PADDING_HU = -1500.0  # below this a value is scanner padding (outside the field of view), not tissue or air
 
@@ -85,6 +89,9 @@ def projection_noise(
         return torch.log(expected) - torch.log(counts.clamp_min(MIN_COUNTS))
     if dose == 1.0:
         return torch.zeros_like(p)
-    # Yu et al.'s extra count variance, carried through the log to first order (zero mean: no HU shift)
+    # Yu et al.'s extra count variance, carried through the log to first order (zero mean: no HU shift),
+    # capped where photon starvation makes the first order meaningless: at a few counts it asked for log
+    # variances in the thousands, and a starved slab came out with +-10,000 HU streaks
     extra_var = (dose * (1.0 - dose) * full + (1.0 - dose**2) * electronic_noise) / expected.square()
+    extra_var = extra_var.clamp_max(MAX_LOG_VARIANCE)
     return torch.sqrt(extra_var) * torch.randn(p.shape, generator=generator, device=p.device)

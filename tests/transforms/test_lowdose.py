@@ -178,3 +178,21 @@ def test_slice_thickness_comes_from_meta_then_dicom_then_spacing():
     head = read_volume(get_testdata_file("693_J2KI.dcm"))  # one slice: spacing says nothing, the header 5 mm
     assert slice_thickness(head) == 5.0
     assert slice_thickness(torch.zeros(1, 4, 4)) is None
+
+
+def test_relative_noise_stays_bounded_under_photon_starvation():
+    from medgan.transforms.projection_noise import MAX_LOG_VARIANCE, MIN_COUNTS, projection_noise
+
+    gen = torch.Generator().manual_seed(0)
+    # line integrals from open air to a few expected counts at 10% of a 100-photon budget
+    p = torch.linspace(0.0, 9.0, 20000)
+    noise = projection_noise(p, 0.1, photons=100.0, mode="relative", generator=gen)
+    starved = p > 5.0  # under 1 expected count at this dose
+    assert noise[starved].std() <= 1.05 * MAX_LOG_VARIANCE ** 0.5
+    # what a floored, logged reading really does there (the cap is no tighter than the physics)
+    expected = torch.full((200000,), 5.0)
+    counts = torch.poisson(expected, generator=gen) + 10**0.5 * torch.randn(expected.shape, generator=gen)
+    assert torch.log(counts.clamp_min(MIN_COUNTS)).var() <= MAX_LOG_VARIANCE
+    # and where counts are plentiful the first-order variance is untouched
+    bright = projection_noise(torch.zeros(20000), 0.5, photons=1e5, mode="relative", generator=gen)
+    assert abs(bright.var().item() / ((0.25 * 1e5 + 0.75 * 10) / (0.5e5) ** 2) - 1) < 0.05
