@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import statistics
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -206,6 +207,39 @@ def describe_simulation(low: Any) -> str:
     return "relative mode, " + cal.describe()
 
 
+def patient_noise_hu(cases: Mapping[str, Path], patients: Mapping[str, str]) -> dict[str, float]:
+    """One full-dose noise sigma (HU) per patient with several scans: the median of each scan's measured
+    noise (:func:`medgan.transforms.noise_level.estimate_noise_hu`, windows sized from its pixel size).
+
+    Scans of one patient come from one acquisition protocol, but one slab's estimate can be far off (on
+    three 3 mm slabs of one chest CT: 16.1, 9.6 and 31.6 HU), and fitting each slab to its own estimate
+    gave budgets 45x apart, one of them photon-starved. Scans with no homogeneous soft tissue are skipped;
+    patients with one scan, or none measurable, are left out (their scan is calibrated to itself).
+    """
+    from medgan.io import read_volume
+    from medgan.transforms.lowdose import pixel_size
+    from medgan.transforms.noise_level import estimate_noise_hu
+
+    by_patient: dict[str, list[str]] = {}
+    for case, patient in patients.items():
+        by_patient.setdefault(patient, []).append(case)
+    result = {}
+    for patient, names in sorted(by_patient.items()):
+        if len(names) < 2:
+            continue
+        sigmas = []
+        for case in sorted(names):
+            volume = read_volume(cases[case])
+            slices = volume.as_tensor()[0].permute(2, 1, 0).float()  # (Z, Y, X) HU
+            try:
+                sigmas.append(estimate_noise_hu(slices, pixel_size_mm=pixel_size(volume)))
+            except ValueError:  # nothing homogeneous to measure on in this scan
+                continue
+        if sigmas:
+            result[patient] = float(statistics.median(sigmas))
+    return result
+
+
 def prepare_ldct(
     input_dir: str | Path,
     output: str | Path,
@@ -261,11 +295,16 @@ def prepare_ldct(
         "mode": mode,
     }
     calibrations: dict[str, str] = {}
+    per_patient = (patient_noise_hu(cases, patients)
+                   if mode == "relative" and photons is None and noise_hu is None else {})
 
     def make_source(case: str, volume: Any) -> Any:
         # a nested bar over slice batches: one long scan takes minutes at 720 views
-        low = simulate_volume(volume, dose, case_seed(seed, case), progress=progress, **simulator)
+        settings = {**simulator, "noise_hu": per_patient.get(patients[case], simulator["noise_hu"])}
+        low = simulate_volume(volume, dose, case_seed(seed, case), progress=progress, **settings)
         calibrations[case] = describe_simulation(low)
+        if patients[case] in per_patient:
+            calibrations[case] = calibrations[case].replace("(given)", "(measured once for the patient)")
         return low
 
     def work(root: Path) -> dict[str, Any]:
@@ -277,6 +316,8 @@ def prepare_ldct(
             dose=dose,
             simulator=simulator,
             simulation={case: calibrations[case] for case in sorted(calibrations)},
+            # full-dose noise measured once per patient with several scans (the median of its scans)
+            patient_noise_hu=per_patient,
             scale=1,
             cases=case_entries(assignment, patients, label={c: 0 for c in cases}),
         )

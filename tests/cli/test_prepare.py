@@ -64,6 +64,12 @@ def test_ldct_builds_a_loadable_patient_split_dataset(ldct_dataset, ct_chest_pat
         "mode": "relative",
     }
     assert "photons/mm^2" in manifest["simulation"]["L067"] and "measured" in manifest["simulation"]["L067"]
+    # C001's two scans share one noise level, measured on both; a one-scan patient is calibrated to itself
+    assert list(manifest["patient_noise_hu"]) == ["C001"]
+    own = float(manifest["simulation"]["L067"].split("full-dose noise ")[1].split(" HU")[0])
+    assert manifest["patient_noise_hu"]["C001"] == pytest.approx(own, abs=0.01)  # the same chest CT
+    for case in ("C001_a", "C001_b"):
+        assert f"full-dose noise {own:.2f} HU (measured once for the patient)" in manifest["simulation"][case]
     assert manifest["medgan_version"] and manifest["split_fractions"] == [0.34, 0.33, 0.33]
     # the target is the input, byte for byte; the inputs are untouched
     split = where["L067"]
@@ -315,3 +321,23 @@ def test_help_does_not_import_torch():
     assert (
         "tcia-ldct" in result.stdout and torch.__version__
     )  # torch is importable in the test process itself
+
+
+def test_a_patient_s_scans_share_the_median_of_their_noise_levels(tmp_path, ct_chest_path):
+    from medgan.data.prepare import patient_noise_hu
+    from medgan.io import read_volume, write_volume
+    from medgan.transforms.lowdose import pixel_size
+    from medgan.transforms.noise_level import estimate_noise_hu
+
+    chest = read_volume(ct_chest_path)
+    cases, own = {"Q1_ct": tmp_path / "Q1_ct.nrrd"}, []
+    write_volume(chest, cases["Q1_ct"], kind="ct")
+    for k, (z0, z1) in enumerate(((0, 11), (11, 22), (22, 34))):  # three slabs of one scan, one patient
+        slab = chest[..., z0:z1]
+        cases[f"P7_slab{k}"] = tmp_path / f"P7_slab{k}.nrrd"
+        write_volume(slab, cases[f"P7_slab{k}"], kind="ct")
+        own.append(estimate_noise_hu(slab.as_tensor()[0].permute(2, 1, 0), pixel_size_mm=pixel_size(chest)))
+    result = patient_noise_hu(cases, {c: c.split("_")[0] for c in cases})
+    assert set(result) == {"P7"}  # Q1 has one scan: calibrated to itself
+    assert len({round(s, 3) for s in own}) == 3  # the slabs really disagree
+    assert result["P7"] == pytest.approx(sorted(own)[1], rel=1e-3)
