@@ -20,7 +20,7 @@ from tests.recipes._dataset import shared_chest_dataset
 ROOT = Path(__file__).parents[1]
 
 TINY_CYCLEGAN = [
-    "nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", "nets.discriminator.feature_size=4",
+    "nets.generator.channels=[4,8]", "nets.discriminator.feature_size=4",
     "nets.discriminator.num_layers=1", "data.patch_size=[32,32]", "data.num_workers=0", "data.cache=false",
     "data.samples_per_epoch=4", "data.val_max_slices=2", "trainer.accelerator=cpu", "trainer.devices=1",
     "trainer.val_check_interval=null", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
