@@ -15,14 +15,13 @@ from medgan.cli.train import main as train
 
 CONFIG = Path(__file__).parents[2] / "configs" / "ldct_cyclegan.yaml"
 STEPS = 200
-#: HU: the generators leave the identity after the warm-up and wander by a few hundredths of a HU (measured
-#: 59.68 vs 59.64 HU in the 600-iteration demo run); more than this is harm
+#: HU of validation RMSE above the input's that still counts as no harm (rounding and resampling)
 TOLERANCE_HU = 0.1
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="goal not met yet: measured 18.03 vs 17.80 HU at iteration 39, just after the "
-                   "adversarial warm-up (docs/training.md, 'paired or unpaired?')")
+@pytest.mark.xfail(strict=False, reason="goal not met: the denoising CycleGAN first gets worse, then better (measured "
+                   "here: 25.4 vs 19.9 HU at it. 39, 19.05 at it. 199; docs/training.md, 'paired or unpaired?')")
 def test_unpaired_cyclegan_never_worse_than_the_input_after_the_first_tenth(tmp_path):
     _write_slabs(embedded_ct_path(), tmp_path / "scans")
     paired = tmp_path / "paired"
