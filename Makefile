@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install sysdeps clean
+.PHONY: demo test test-slow lint install sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ sysdeps:
 demo: $(STAMP)
 	$(VENV)/bin/medgan-demo --output demo_out
 
+# the suite without the tests marked slow (Lightning training runs): a few minutes on 2 cores
 test: $(STAMP) sysdeps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+# the slow ones (CI runs both)
+test-slow: $(STAMP) sysdeps
+	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
