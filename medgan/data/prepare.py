@@ -209,7 +209,7 @@ def describe_simulation(low: Any) -> str:
 
 def patient_noise_hu(cases: Mapping[str, Path], patients: Mapping[str, str]) -> dict[str, float]:
     """One full-dose noise sigma (HU) per patient with several scans: the median of each scan's measured
-    noise (:func:`medgan.transforms.noise_level.estimate_noise_hu`, windows sized from its pixel size).
+    noise, as calibration measures it (:func:`medgan.transforms.dose_calibration.scan_noise_hu`).
 
     Scans of one patient come from one acquisition protocol, but one slab's estimate can be far off (on
     three 3 mm slabs of one chest CT: 16.1, 9.6 and 31.6 HU), and fitting each slab to its own estimate
@@ -217,8 +217,8 @@ def patient_noise_hu(cases: Mapping[str, Path], patients: Mapping[str, str]) -> 
     patients with one scan, or none measurable, are left out (their scan is calibrated to itself).
     """
     from medgan.io import read_volume
+    from medgan.transforms.dose_calibration import scan_noise_hu
     from medgan.transforms.lowdose import pixel_size
-    from medgan.transforms.noise_level import estimate_noise_hu
 
     by_patient: dict[str, list[str]] = {}
     for case, patient in patients.items():
@@ -230,9 +230,9 @@ def patient_noise_hu(cases: Mapping[str, Path], patients: Mapping[str, str]) -> 
         sigmas = []
         for case in sorted(names):
             volume = read_volume(cases[case])
-            slices = volume.as_tensor()[0].permute(2, 1, 0).float()  # (Z, Y, X) HU
+            slices = volume.as_tensor()[0].permute(2, 1, 0)  # (Z, Y, X) HU
             try:
-                sigmas.append(estimate_noise_hu(slices, pixel_size_mm=pixel_size(volume)))
+                sigmas.append(scan_noise_hu(slices, pixel_size(volume)))
             except ValueError:  # nothing homogeneous to measure on in this scan
                 continue
         if sigmas:

@@ -212,6 +212,16 @@ def _pick_slices(slices: torch.Tensor, pixels: int = CALIBRATION_PIXELS) -> torc
     return slices[torch.linspace(0, n - 1, count).round().long().unique()]
 
 
+def scan_noise_hu(slices: torch.Tensor, pixel_size_mm: float) -> float:
+    """The full-dose noise sigma (HU) calibration measures on a scan ``(N, H, W)``: the homogeneous-tissue
+    estimate (:func:`estimate_noise_hu`) on the same representative sample of slices.
+
+    Raises:
+        ValueError: no homogeneous soft tissue to measure on.
+    """
+    return estimate_noise_hu(_pick_slices(slices.float()), pixel_size_mm=pixel_size_mm)
+
+
 def calibrate_dose(
     slices: torch.Tensor,
     *,
@@ -274,7 +284,7 @@ def calibrate_dose(
     sigma, source = (float(noise_hu), "given") if noise_hu is not None else (math.nan, "measured")
     if photons is None and noise_hu is None:
         try:
-            sigma = estimate_noise_hu(cal_slices, pixel_size_mm=pixel_size_mm)
+            sigma = scan_noise_hu(slices, pixel_size_mm)
         except ValueError as err:  # nothing to measure on (air, lung only, synthetic fills): the default
             warnings.warn(f"{err}; using the default {DEFAULT_PHOTONS:g} photons/mm^2", stacklevel=2)
             photons, source = DEFAULT_PHOTONS, "not measurable, default budget"
