@@ -128,8 +128,6 @@ def _predict_ms_per_slice(pkg: Path, volume, backend: str, batch_size: int) -> f
 def _backends_table(slices: int, size: int, batch_size: int, rounds: int) -> None:
     """torch vs onnxruntime ``Predictor`` on each net, rounds alternating A B A B in this one process; the
     best of each side counts (other jobs on a shared machine only ever slow a run down)."""
-    import tempfile
-
     import torch
     import yaml
 

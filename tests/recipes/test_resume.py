@@ -49,12 +49,13 @@ def _same(a: dict, b: dict) -> None:
 
 def _equal(x, y) -> bool:
     """Bit-equal leaves; a NaN equals a NaN (the CycleGAN's noise targets stay NaN until measured)."""
-    if isinstance(x, torch.Tensor):
-        return x.shape == y.shape and x.dtype == y.dtype and torch.equal(
-            torch.where(x.isnan(), 0, x) if x.is_floating_point() else x,
-            torch.where(y.isnan(), 0, y) if y.is_floating_point() else y,
-        ) and (not x.is_floating_point() or torch.equal(x.isnan(), y.isnan()))
-    return x == y
+    if not isinstance(x, torch.Tensor):
+        return x == y
+    if x.shape != y.shape or x.dtype != y.dtype:
+        return False
+    if not x.is_floating_point():
+        return torch.equal(x, y)
+    return bool(torch.isclose(x, y, rtol=0.0, atol=0.0, equal_nan=True).all())
 
 
 def _leaves(tree):
