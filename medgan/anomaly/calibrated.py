@@ -7,11 +7,15 @@ Methods (measured side by side on held-out real CT in ``docs/anomaly.md``):
   (:class:`~medgan.anomaly.intensity.TissueErrorNormaliser`): bone and air edges err more than muscle.
 - ``median``: no net: the residual of an in-plane median over a ``median_mm`` disc (a lesion smaller than
   about half the disc is replaced by the tissue around it), normalised per tissue the same way.
+- ``median_hu``: the same median residual in HU, not normalised: inside the soft-tissue search region
+  (below) the tissue normaliser only added the noise of its per-bin means (measured in ``docs/anomaly.md``).
 - ``combined``: ``tissue`` and ``median`` each turned into ``-log10`` of its exceedance rate among the normal
   body voxels (:class:`~medgan.anomaly.intensity.TailCalibrator`) and added (Fisher's way of adding
   p-values), so a voxel both restorations find rare scores highest.
 
-Then the map is made to prefer blobs over lines: a lesion is a compact blob, while most large residuals of
+With ``region="soft"`` the map outside the soft-tissue search region (:mod:`medgan.anomaly.regions`: not
+gas or lung, not bone or its rim) is multiplied by ``outside_weight``: the false positives of the body-wide
+map were gas pockets, lung vessels and rib edges. Then the map is made to prefer blobs over lines: a lesion is a compact blob, while most large residuals of
 normal scans are thin (vessels, bone and lung edges, one or two voxels wide). A grey-level opening with an
 in-plane square ``open_mm`` wide keeps a value only where the whole square around it is at least as high,
 so structures narrower than the square vanish; the opened map plus ``voxel_weight`` times the unopened one
@@ -34,11 +38,16 @@ import torch
 
 from medgan.anomaly.intensity import LocalMedianRestoration, TailCalibrator, TissueErrorNormaliser
 from medgan.anomaly.maps import AnomalyMapper, AnomalyResult, as_map, body_region, parse_polarity
+from medgan.anomaly.regions import soft_tissue_region, spacing_of
 from medgan.errors import ConfigError
 
-MAP_METHODS = ("residual", "tissue", "median", "combined")
-#: methods that run the model package (``median`` needs none)
+MAP_METHODS = ("residual", "tissue", "median", "median_hu", "combined")
+#: methods that run the model package (``median`` and ``median_hu`` need none)
 NET_METHODS = ("residual", "tissue", "combined")
+#: methods whose map is in HU (the others are unitless)
+HU_METHODS = ("residual", "median_hu")
+#: where the map counts in full: ``body`` (every body voxel) or ``soft`` (:func:`soft_tissue_region`)
+REGIONS = ("body", "soft")
 #: body voxels per calibration scan kept to fit the exceedance tables of ``combined``
 TAIL_SAMPLES_PER_SCAN = 200_000
 
@@ -55,15 +64,18 @@ class MapConfig:
         polarity: ``both`` | ``bright`` | ``dark``: which deviations from the restoration count.
         open_mm: width of the in-plane square of the grey-level opening, mm (0: none).
         voxel_weight: weight of the unopened map added to the opened one.
+        region: one of :data:`REGIONS`; outside_weight: factor of the map outside the ``soft`` region.
     """
 
-    method: str = "median"
+    method: str = "median_hu"
     sigma_mm: float = 1.0
     body_hu: float | None = -500.0
     median_mm: float = 8.0
     polarity: str = "both"
     open_mm: float = 9.0
     voxel_weight: float = 0.1
+    region: str = "soft"
+    outside_weight: float = 0.1
 
     def __post_init__(self) -> None:
         if self.method not in MAP_METHODS:
@@ -75,6 +87,10 @@ class MapConfig:
         parse_polarity(self.polarity)
         if not self.open_mm >= 0 or not self.voxel_weight >= 0:
             raise ConfigError(f"open_mm / voxel_weight: got {self.open_mm} / {self.voxel_weight}; must be >= 0")
+        if self.region not in REGIONS:
+            raise ConfigError(f"region: got '{self.region}', allowed: {', '.join(REGIONS)}")
+        if not 0 <= self.outside_weight <= 1:
+            raise ConfigError(f"outside_weight: got {self.outside_weight}; must be in [0, 1]")
 
     @property
     def needs_model(self) -> bool:
@@ -113,7 +129,7 @@ class CalibratedMapper:
         self.net = None if model is None or not config.needs_model else AnomalyMapper(
             model, sigma_mm=config.sigma_mm, body_hu=config.body_hu, polarity=config.polarity, **predictor_kw)
         self.median = (LocalMedianRestoration(config.median_mm, config.sigma_mm, config.polarity)
-                       if config.method in ("median", "combined") else None)
+                       if config.method in ("median", "median_hu", "combined") else None)
         self.normalisers: dict[str, TissueErrorNormaliser] = {}
         self.tails: dict[str, TailCalibrator] = {}
         if state:
@@ -131,7 +147,7 @@ class CalibratedMapper:
 
     @property
     def needs_fit(self) -> bool:
-        return self.config.method != "residual"
+        return self.config.method not in HU_METHODS
 
     def _residuals(self, volume: torch.Tensor) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor,
                                                         torch.Tensor | None]:
@@ -184,8 +200,8 @@ class CalibratedMapper:
         median restoration for ``median``); the map is 0 outside the body."""
         parts, body, reconstruction = self._residuals(volume)
         method = self.config.method
-        if method == "residual":
-            values = parts["net"][0]
+        if method in HU_METHODS:
+            values = parts["net" if method == "residual" else "median"][0]
         else:
             if not self.normalisers:
                 raise ConfigError(f"map method '{method}' is fitted on normal scans first (medgan-anomaly calibrate)")
@@ -197,6 +213,8 @@ class CalibratedMapper:
         if reconstruction is None:
             reconstruction = as_map(parts["median"][1], volume, self.description)
         values = torch.where(body, torch.as_tensor(values).reshape(body.shape), torch.zeros(()))
+        if self.config.region == "soft":
+            values = torch.where(soft_tissue_region(volume), values, values * self.config.outside_weight)
         values = torch.where(body, prefer_blobs(values, volume, self.config), torch.zeros(()))
         return AnomalyResult(map=as_map(values, volume, self.description), reconstruction=reconstruction, body=body)
 
@@ -210,9 +228,7 @@ def prefer_blobs(values: torch.Tensor, volume: torch.Tensor, config: MapConfig) 
         return values
     from scipy.ndimage import grey_opening
 
-    affine = getattr(volume, "affine", None)
-    matrix = np.eye(4) if affine is None else np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)
-    width = [max(1, round(config.open_mm / s)) for s in np.linalg.norm(matrix[:3, :3], axis=0)[:2]]
+    width = [max(1, round(config.open_mm / s)) for s in spacing_of(volume)[:2]]
     data = values.reshape(values.shape[-3:]).numpy().astype(np.float32)
     opened = grey_opening(data, size=(width[0], width[1], 1), mode="nearest")
     return torch.from_numpy(opened + np.float32(config.voxel_weight) * data).reshape(values.shape)

@@ -221,13 +221,11 @@ class LocalMedianRestoration:
         """``(residual, restoration)``, both ``(1, X, Y, Z)`` float32 HU."""
         from scipy.ndimage import median_filter
 
+        from medgan.anomaly.regions import disc_footprint, spacing_of
+
         affine = getattr(volume, "affine", torch.eye(4))
-        spacing = np.linalg.norm(np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)[:3, :3], axis=0)
-        rx, ry = (max(1, int(round(self.radius_mm / s))) for s in spacing[:2])
-        gx, gy = np.ogrid[-rx:rx + 1, -ry:ry + 1]
-        disc = ((gx / rx) ** 2 + (gy / ry) ** 2 <= 1.0)[:, :, None]
         hu = _np3(volume).astype(np.float32)
-        restored = median_filter(hu, footprint=disc, mode="nearest")
+        restored = median_filter(hu, footprint=disc_footprint(self.radius_mm, spacing_of(volume)), mode="nearest")
         residual = smooth_mm(signed_residual(torch.from_numpy(hu - restored), self.polarity)[None], affine, self.sigma_mm)
         residual = residual * torch.from_numpy(_np3(body).astype(bool))[None]
         return residual, torch.from_numpy(restored)[None]

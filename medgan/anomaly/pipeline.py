@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from medgan.anomaly.calibrated import CalibratedMapper, MapConfig
+from medgan.anomaly.calibrated import HU_METHODS, CalibratedMapper, MapConfig
+from medgan.anomaly.maps import AnomalyResult, signed_residual
 from medgan.anomaly.masks import anomaly_mask
 from medgan.anomaly.scores import ScoreConfig, scan_score, slice_scores
 from medgan.anomaly.segmentation_io import safe_name, write_dicom_seg, write_seg_nrrd
@@ -47,6 +48,7 @@ def find_scans(path: str | os.PathLike, flag: str = "--input") -> dict[str, Path
 
 def calibrate(model: Any, normal: str | os.PathLike, *, fpr: float = 0.01, scan_fpr: float | None = None,
               map_config: MapConfig | None = None, score: ScoreConfig | None = None, min_size_mm3: float = 0.0,
+              grow: float = 0.0,
               progress: bool = True, **predictor_kw: Any) -> Thresholds:
     """Fit the map method on normal scans, then calibrate the voxel and scan thresholds on the same scans.
 
@@ -57,6 +59,8 @@ def calibrate(model: Any, normal: str | os.PathLike, *, fpr: float = 0.01, scan_
         map_config: the map (:class:`~medgan.anomaly.calibrated.MapConfig`, default: its defaults).
         score: scan score (:class:`~medgan.anomaly.scores.ScoreConfig`).
         min_size_mm3: mask regions below this volume are dropped by ``detect`` (stored with the thresholds).
+        grow: ``detect`` grows the regions above the voxel threshold to this fraction of their peak residual
+            (:func:`~medgan.anomaly.masks.anomaly_mask`; 0: no growth). ``fpr`` is the rate before growing.
         progress: tqdm bars.
         **predictor_kw: passed to :class:`medgan.inference.Predictor`.
     """
@@ -64,9 +68,10 @@ def calibrate(model: Any, normal: str | os.PathLike, *, fpr: float = 0.01, scan_
 
     map_config = map_config or MapConfig()
     score = score or ScoreConfig()
-    calibrator = ThresholdCalibrator(fpr, scan_fpr, hist_max=HIST_MAX_HU if map_config.method == "residual"
+    calibrator = ThresholdCalibrator(fpr, scan_fpr, hist_max=HIST_MAX_HU if map_config.method in HU_METHODS
                                      else UNITLESS_HIST_MAX)  # checks the rates before any model is loaded
-    anomaly_mask(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1, dtype=torch.bool), 0.0, min_size_mm3)  # checks it
+    anomaly_mask(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1, dtype=torch.bool), 0.0, min_size_mm3,
+                 grow=grow)  # checks them
     scans = find_scans(normal, "--normal")
     mapper = CalibratedMapper(model, map_config, progress=progress, **predictor_kw)
     bar = {"unit": "scan", "disable": not progress or len(scans) < 2}
@@ -78,7 +83,14 @@ def calibrate(model: Any, normal: str | os.PathLike, *, fpr: float = 0.01, scan_
     return calibrator.result(sigma_mm=map_config.sigma_mm, body_hu=map_config.body_hu, score=score,
                              model_sha256=mapper.fingerprint, model=mapper.description,
                              map={k: v for k, v in map_config.to_config().items() if k not in ("sigma_mm", "body_hu")},
-                             map_state=mapper.state(), min_size_mm3=float(min_size_mm3))
+                             map_state=mapper.state(), min_size_mm3=float(min_size_mm3), grow=float(grow))
+
+
+def voxel_residual(volume: torch.Tensor, found: AnomalyResult, config: MapConfig) -> torch.Tensor:
+    """``(1, X, Y, Z)`` residual of the scan against the map's restoration, as ``config.polarity`` counts it: what
+    a mask grows on (:func:`~medgan.anomaly.masks.anomaly_mask`)."""
+    difference = torch.as_tensor(volume).float() - found.reconstruction.as_tensor().float()
+    return signed_residual(difference, config.polarity)
 
 
 @dataclass
@@ -192,13 +204,13 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
         raise InputError(f"--thresholds were calibrated for another model ('{thresholds.model}', weights sha256 "
                          f"{thresholds.model_sha256[:12]}...); calibrate this --model first")
     score_cfg = thresholds.score_config
-    unit = " HU" if thresholds.map_config.method == "residual" else ""  # the other maps are unitless
+    unit = " HU" if thresholds.map_config.method in HU_METHODS else ""  # the other maps are unitless
     results = []
     for plan in tqdm(plans, unit="case", desc="detect", disable=not progress or len(plans) < 2):
         volume = read_volume(plan.input)
         found = mapper(volume)
         mask = anomaly_mask(found.map.as_tensor(), found.body, thresholds.voxel_hu, thresholds.min_size_mm3,
-                            found.map.affine)
+                            found.map.affine, thresholds.grow, voxel_residual(volume, found, thresholds.map_config))
         score = scan_score(found.map, score_cfg, found.body)
         per_slice = slice_scores(found.map, score_cfg, found.body)
         k = int(np.argmax(per_slice))

@@ -55,6 +55,8 @@ class Thresholds:
         map: the rest of the map settings (:class:`~medgan.anomaly.calibrated.MapConfig`: method, median
             disc, polarity); ``map_state``: what the method learnt from the calibration scans.
         min_size_mm3: mask regions smaller than this are dropped (:func:`~medgan.anomaly.masks.anomaly_mask`).
+        grow: the mask's regions above the voxel threshold grow to this fraction of their peak residual (0:
+            they do not; files from before it load as 0).
         model_sha256, model: the model the thresholds belong to.
         scans, scan_scores, voxels: what the calibration saw.
     """
@@ -70,6 +72,7 @@ class Thresholds:
     map: dict[str, Any] = field(default_factory=lambda: {"method": "residual"})  # files before map methods
     map_state: dict[str, Any] = field(default_factory=dict)
     min_size_mm3: float = 0.0
+    grow: float = 0.0
     model_sha256: str = ""
     model: str = ""
     scans: list[str] = field(default_factory=list)
@@ -83,7 +86,8 @@ class Thresholds:
 
     @property
     def map_config(self) -> MapConfig:
-        return MapConfig.from_config({**self.map, "sigma_mm": self.sigma_mm, "body_hu": self.body_hu})
+        # files from before the search region mapped every body voxel alike
+        return MapConfig.from_config({"region": "body", **self.map, "sigma_mm": self.sigma_mm, "body_hu": self.body_hu})
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write JSON atomically (temporary sibling, re-read, rename).

@@ -4,7 +4,7 @@ Examples:
     medgan-anomaly calibrate --model runs/anomaly/model --normal datasets/normal/val/target --fpr 0.01 \\
         --output runs/anomaly/model/anomaly_thresholds.json
     medgan-anomaly detect --model runs/anomaly/model --input scans/ --output anomaly_out/
-    medgan-anomaly calibrate --map median --normal normal_scans/ --output median_thresholds.json  # no net
+    medgan-anomaly calibrate --normal normal_scans/ --output median_thresholds.json  # the default map needs no net
     medgan-anomaly detect --input scans/ --output anomaly_out/ --thresholds median_thresholds.json
 """
 
@@ -18,8 +18,9 @@ from medgan.cli._common import run_command
 
 PROG = "medgan-anomaly"
 #: kept in step with medgan.anomaly.calibrated (not imported: --help must not import torch); a test checks
-MAP_METHODS = ("residual", "tissue", "median", "combined")
-DEFAULT_MAP = "median"
+MAP_METHODS = ("residual", "tissue", "median", "median_hu", "combined")
+HU_METHODS = ("residual", "median_hu")
+DEFAULT_MAP = "median_hu"
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -62,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--scan-fpr", type=float, default=None, help="scan false-positive rate (default: --fpr)")
     cal.add_argument("--map", default=DEFAULT_MAP, choices=MAP_METHODS,
                      help="anomaly map: the net's |scan - restoration| (residual), divided by the error expected for "
-                          "the tissue (tissue), the net-free median restoration per tissue (median), or tissue and "
-                          f"median as added -log10 rarities (combined). Default: {DEFAULT_MAP} (docs/anomaly.md)")
+                          "the tissue (tissue), the net-free median restoration's residual per tissue (median) or "
+                          "in HU (median_hu), or tissue and median as added -log10 rarities (combined). "
+                          f"Default: {DEFAULT_MAP} (docs/anomaly.md)")
     cal.add_argument("--median-mm", type=float, default=8.0,
                      help="radius of the median disc, mm; lesions up to about this radius are found (default: 8)")
     cal.add_argument("--polarity", default="both", choices=["both", "bright", "dark"],
@@ -73,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
                           "(vessels, edges) drop out (default: 9; 0 = off)")
     cal.add_argument("--voxel-weight", type=float, default=0.1,
                      help="weight of the unopened map added to the opened one (default: 0.1)")
+    cal.add_argument("--region", default="soft", choices=["soft", "body"],
+                     help="where the map counts in full: soft tissue (not gas, lung, bone or its rim) or the whole "
+                          "body (default: soft)")
+    cal.add_argument("--outside-weight", type=float, default=0.1,
+                     help="factor of the map outside the soft-tissue region (default: 0.1)")
+    cal.add_argument("--grow", type=float, default=0.0,
+                     help="detect grows mask regions (in-plane, one voxel at most) over voxels whose residual is at "
+                          "least this fraction of the region's peak (default: 0, off; 0.5: half maximum)")
     cal.add_argument("--min-size-mm3", type=float, default=0.0,
                      help="detect drops mask regions smaller than this, mm3 (default: 0, keep all)")
     cal.add_argument("--sigma-mm", type=float, default=1.0, help="Gaussian smoothing of the error map, mm (default: 1)")
@@ -115,11 +125,11 @@ def _body(argv: Sequence[str] | None) -> int:
         score = ScoreConfig(method=args.score, topk_mm3=args.topk_mm3, quantile=args.quantile)
         map_config = MapConfig(method=args.map, sigma_mm=args.sigma_mm, body_hu=None if args.no_body else args.body_hu,
                                median_mm=args.median_mm, polarity=args.polarity, open_mm=args.open_mm,
-                               voxel_weight=args.voxel_weight)
+                               voxel_weight=args.voxel_weight, region=args.region, outside_weight=args.outside_weight)
         thresholds = calibrate(args.model, args.normal, fpr=args.fpr, scan_fpr=args.scan_fpr, map_config=map_config,
-                               score=score, min_size_mm3=args.min_size_mm3, **runtime)
+                               score=score, min_size_mm3=args.min_size_mm3, grow=args.grow, **runtime)
         thresholds.save(output, overwrite=args.overwrite)
-        unit = " HU" if args.map == "residual" else ""
+        unit = " HU" if args.map in HU_METHODS else ""
         print(f"{args.map} map: voxel threshold {thresholds.voxel_hu:.3f}{unit} (fpr {thresholds.achieved_fpr:.4f} on "
               f"{thresholds.voxels} voxels), scan threshold {thresholds.scan:.3f}{unit} over {len(thresholds.scans)} "
               f"scan(s); wrote {output}")

@@ -19,7 +19,8 @@ from medgan.package import make_manifest, save_model_package
 def thresholds_json(tmp_path_factory, ae_package, ct_chest_path):
     path = tmp_path_factory.mktemp("cal") / "thresholds.json"
     assert main(["calibrate", "--model", str(ae_package), "--normal", str(ct_chest_path), "--fpr", "0.01",
-                 "--output", str(path), "--no-progress", "--map", "residual", "--open-mm", "0"]) == 0  # the AE's HU error
+                 "--output", str(path), "--no-progress", "--map", "residual", "--open-mm", "0",
+                 "--region", "body"]) == 0  # the AE's HU error
     return path
 
 
@@ -242,3 +243,28 @@ def test_combined_map_calibrates_its_rate_and_refuses_no_model(tmp_path, capsys,
     assert rate <= 0.01 and rate > 0.008  # the requested rate on the calibration scan
     assert "--model" in _bad(capsys, ["calibrate", "--map", "tissue", "--normal", str(ct_chest_path),
                                       "--output", str(tmp_path / "t.json")])
+
+
+def test_default_map_is_median_hu_in_soft_tissue_and_grows_its_masks(tmp_path, chest, chest_result):
+    import slicerio
+
+    from medgan.io import write_volume
+
+    normal = tmp_path / "normal"
+    write_volume(chest, normal / "normal.nii.gz")
+    cal = tmp_path / "default.json"
+    assert main(["calibrate", "--normal", str(normal), "--fpr", "0.001", "--grow", "0.5", "--output", str(cal),
+                 "--no-progress"]) == 0
+    data = json.loads(cal.read_text())
+    assert (data["map"]["method"], data["map"]["region"], data["grow"]) == ("median_hu", "soft", 0.5)
+    assert data["map_state"] == {"tissue": {}, "tail": {}}  # nothing fitted: the map is in HU
+    hu = chest[0].numpy()
+    soft = chest_result.body[0].numpy() & (hu > -80) & (hu < 120)
+    scans, truth = _normal_and_lesion_scans(tmp_path, chest, soft, count=3, radius_mm=(5.0, 7.0),
+                                            contrast_hu=300.0, seed=3)
+    out = tmp_path / "out"
+    assert main(["detect", "--input", str(scans), "--output", str(out), "--thresholds", str(cal), "--no-progress"]) == 0
+    rows = {r["case"]: r for r in _rows(out / "scores.csv")}
+    assert int(rows["lesion"]["anomalous_voxels"]) > int(rows["normal"]["anomalous_voxels"])
+    mask = slicerio.read_segmentation(str(out / "lesion_mask.seg.nrrd"))["voxels"] > 0
+    assert mask[truth[0].numpy()].mean() > 0.5  # most lesion voxels are flagged

@@ -78,7 +78,7 @@ def test_bad_fpr_is_a_config_error(fpr):
 def test_calibrate_from_a_package_records_the_model_and_settings(ae_package, ct_chest_path, chest_result):
     from medgan.anomaly import MapConfig
 
-    thresholds = calibrate(ae_package, ct_chest_path, fpr=0.01, map_config=MapConfig(method="residual", open_mm=0),
+    thresholds = calibrate(ae_package, ct_chest_path, fpr=0.01, map_config=MapConfig(method="residual", open_mm=0, region="body"),
                            progress=False)
     assert thresholds.scans == ["CTChest4"]
     assert len(thresholds.model_sha256) == 64
