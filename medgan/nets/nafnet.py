@@ -82,7 +82,8 @@ class NAFNet(UShapedDenoiser):
         num_res_blocks: NAF blocks per level on the way down and up.
         num_middle_blocks: NAF blocks at the lowest resolution.
         attention: the paper's simplified channel attention (global pooling; off by default).
-        noise_guard, hu_window: the noise-level guard at inference, as :class:`medgan.nets.resunet.ResUNet`.
+        noise_guard, hu_window, tissue_gate: the noise-level guard at inference and the tissue gate, as
+            :class:`medgan.nets.resunet.ResUNet`.
 
     Input ``(B, in_channels, *spatial)`` normalised; output ``(B, out_channels, *spatial)``.
     """
@@ -98,11 +99,12 @@ class NAFNet(UShapedDenoiser):
         attention: bool = False,
         noise_guard: float = 0.0,
         hu_window: Sequence[float] = (-1024.0, 3071.0),
+        tissue_gate: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         d, in_channels, ch, blocks = self._parse("nafnet", spatial_dims, in_channels, out_channels, channels,
                                                  num_res_blocks)
-        self.set_guard(noise_guard, hu_window, d, "nafnet")
+        self.set_guard(noise_guard, hu_window, d, "nafnet", tissue_gate)
         num_middle_blocks = parse_int(num_middle_blocks, "num_middle_blocks", "nafnet", minimum=0)
         attention = bool(attention)
         self.head = conv(d)(in_channels, ch[0], kernel_size=3, padding=1)

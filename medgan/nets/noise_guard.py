@@ -15,6 +15,12 @@ This is the linear minimum-mean-square-error weight of ``r`` if ``r`` holds the 
 residual looks like noise of the measured level it is left untouched. A slice with too little soft tissue
 to measure (fewer than 8 windows) is left to the net.
 
+:func:`tissue_gate` is the stricter, opt-in companion (``tissue_gate`` of the residual nets, in training
+and inference): the residual is kept only where the input's local mean lies in a HU band (e.g. soft tissue
+and its edges, -400 to 500 HU); outside it (air, lung, bone) the net returns its input unchanged. An unpaired
+denoiser whose only denoising signal is measured in soft tissue has nothing that tells it what noise is
+elsewhere, and what it changed in air and lung early in training made the image worse.
+
 Every step is a tensor operation (the median is a sort and a gather), so the guard is part of the traced
 ONNX graph and runs in ``medgan-infer`` with either backend.
 """
@@ -27,6 +33,11 @@ import torch
 import torch.nn.functional as F
 
 from medgan.transforms.noise_level import MIN_WINDOWS, WINDOW, homogeneous_windows, window_stats
+
+
+def _hu(source: torch.Tensor, hu_window: Sequence[float]) -> torch.Tensor:
+    """The normalised input (window ``hu_window`` -> [-1, 1]) back in HU, float32."""
+    return (source.float() + 1.0) * ((float(hu_window[1]) - float(hu_window[0])) / 2.0) + float(hu_window[0])
 
 
 def noise_sigma_hu(hu: torch.Tensor, quantile: float = 1 / 3) -> torch.Tensor:
@@ -49,10 +60,19 @@ def guard_residual(source: torch.Tensor, residual: torch.Tensor, factor: float,
     ``(B, 1, H, W)`` (window normalisation ``hu_window`` -> [-1, 1]) to the input's measured noise level
     times ``factor`` (module docstring); ``smooth`` is the side of the local power's window."""
     half_range = (float(hu_window[1]) - float(hu_window[0])) / 2.0
-    hu = (source[:, 0].float() + 1.0) * half_range + float(hu_window[0])
-    sigma = noise_sigma_hu(hu)  # (B,) HU
+    sigma = noise_sigma_hu(_hu(source, hu_window)[:, 0])  # (B,) HU
     power = F.avg_pool2d((residual.float() * half_range) ** 2, smooth, stride=1, padding=smooth // 2,
                          count_include_pad=False)
     allowed = (factor * sigma)[:, None, None, None] ** 2
     weight = torch.clamp(allowed / power.clamp_min(1e-12), max=1.0)
     return residual * weight.to(residual.dtype)
+
+
+def tissue_gate(source: torch.Tensor, hu_window: Sequence[float], hu_band: Sequence[float],
+                smooth: int = 5) -> torch.Tensor:
+    """1 where the local mean (``smooth`` pixels a side) of the normalised centre input ``source``
+    ``(B, 1, *spatial)``, 2D or 3D, lies within ``hu_band`` ``(low, high)`` HU, else 0; the same shape.
+    The local mean keeps the dose noise from flipping single pixels between classes."""
+    pool = F.avg_pool3d if source.dim() == 5 else F.avg_pool2d
+    mean = pool(_hu(source, hu_window), smooth, stride=1, padding=smooth // 2, count_include_pad=False)
+    return ((mean >= float(hu_band[0])) & (mean <= float(hu_band[1]))).to(source.dtype)

@@ -21,7 +21,7 @@ from medgan.nets._layers import (
     parse_int,
     parse_spatial_dims,
 )
-from medgan.nets.noise_guard import guard_residual
+from medgan.nets.noise_guard import guard_residual, tissue_gate
 
 
 def parse_channels(value: object, net: str) -> tuple[int, ...]:
@@ -63,6 +63,7 @@ class UShapedDenoiser(nn.Module):
     out_channels: int
     noise_guard: float = 0.0
     hu_window: tuple[float, float] = (-1024.0, 3071.0)
+    tissue_gate: tuple[float, float] | None = None
     head: nn.Module
     encoders: nn.ModuleList
     downs: nn.ModuleList
@@ -80,8 +81,10 @@ class UShapedDenoiser(nn.Module):
         check_residual_channels(in_channels, self.out_channels, name)
         return d, in_channels, parse_channels(channels, name), parse_int(num_res_blocks, "num_res_blocks", name)
 
-    def set_guard(self, noise_guard: float, hu_window: Sequence[float], spatial_dims: int, name: str) -> None:
-        """Store the noise-level guard's settings (:mod:`medgan.nets.noise_guard`; 0 turns it off)."""
+    def set_guard(self, noise_guard: float, hu_window: Sequence[float], spatial_dims: int, name: str,
+                  tissue_gate: Sequence[float] | None = None) -> None:
+        """Store the noise-level guard's and the tissue gate's settings (:mod:`medgan.nets.noise_guard`;
+        0 / ``None`` turn them off)."""
         from medgan.errors import ConfigError
 
         ok = isinstance(noise_guard, (int, float)) and not isinstance(noise_guard, bool) and noise_guard >= 0
@@ -91,7 +94,10 @@ class UShapedDenoiser(nn.Module):
             raise ConfigError(f"net '{name}': noise_guard works on 2D slices; got spatial_dims={spatial_dims}")
         if len(hu_window) != 2 or not float(hu_window[1]) > float(hu_window[0]):
             raise ConfigError(f"net '{name}': hu_window={list(hu_window)!r} must be [low, high] HU, low < high")
+        if tissue_gate is not None and (len(tissue_gate) != 2 or not float(tissue_gate[1]) > float(tissue_gate[0])):
+            raise ConfigError(f"net '{name}': tissue_gate={list(tissue_gate)!r} must be [low, high] HU, low < high, or null")
         self.noise_guard, self.hu_window = float(noise_guard), (float(hu_window[0]), float(hu_window[1]))
+        self.tissue_gate = None if tissue_gate is None else (float(tissue_gate[0]), float(tissue_gate[1]))
 
     def zero_tail(self) -> None:
         """Start as the identity (the net predicts zero noise): an untrained net does no harm."""
@@ -110,6 +116,8 @@ class UShapedDenoiser(nn.Module):
         for i in reversed(range(len(self.ups))):
             feats = self.decoders[i](self.ups[i](feats) + skips[i])
         centre, noise = centre_channel(x, self.out_channels), self.tail(feats)
+        if self.tissue_gate is not None:  # in training too: what the net may change is part of what it learns
+            noise = noise * tissue_gate(centre_channel(x, 1), self.hu_window, self.tissue_gate)
         if self.noise_guard and not self.training:
             noise = guard_residual(centre_channel(x, 1), noise, self.noise_guard, self.hu_window)
         return centre - noise
@@ -132,6 +140,9 @@ class ResUNet(UShapedDenoiser):
             noise variance; 0 (default) turns it off. 2D only.
         hu_window: the HU window of the data's normalisation (``data.normalization``), which the guard
             needs to find soft tissue.
+        tissue_gate: ``[low, high]`` HU: the net changes only pixels whose input's local mean lies in this
+            band (training and inference; :func:`medgan.nets.noise_guard.tissue_gate`); ``None`` (default):
+            everywhere.
 
     Input ``(B, in_channels, *spatial)`` normalised, each spatial size a multiple of ``2**(levels-1)``
     (``medgan-infer`` pads); output ``(B, out_channels, *spatial)`` = centre input - predicted noise.
@@ -146,11 +157,12 @@ class ResUNet(UShapedDenoiser):
         num_res_blocks: int = 1,
         noise_guard: float = 0.0,
         hu_window: Sequence[float] = (-1024.0, 3071.0),
+        tissue_gate: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         d, in_channels, ch, blocks = self._parse("resunet", spatial_dims, in_channels, out_channels, channels,
                                                  num_res_blocks)
-        self.set_guard(noise_guard, hu_window, d, "resunet")
+        self.set_guard(noise_guard, hu_window, d, "resunet", tissue_gate)
         self.head = nn.Sequential(conv(d)(in_channels, ch[0], kernel_size=3, padding=1), nn.ReLU(inplace=True))
         self.encoders = nn.ModuleList(
             [nn.Sequential(*[ResBlock(d, c) for _ in range(blocks)]) for c in ch[:-1]]
