@@ -94,8 +94,12 @@ class UShapedDenoiser(nn.Module):
             raise ConfigError(f"net '{name}': noise_guard works on 2D slices; got spatial_dims={spatial_dims}")
         if len(hu_window) != 2 or not float(hu_window[1]) > float(hu_window[0]):
             raise ConfigError(f"net '{name}': hu_window={list(hu_window)!r} must be [low, high] HU, low < high")
-        if tissue_gate is not None and (len(tissue_gate) != 2 or not float(tissue_gate[1]) > float(tissue_gate[0])):
-            raise ConfigError(f"net '{name}': tissue_gate={list(tissue_gate)!r} must be [low, high] HU, low < high, or null")
+        band_ok = tissue_gate is None or (
+            isinstance(tissue_gate, Sequence) and not isinstance(tissue_gate, str) and len(tissue_gate) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in tissue_gate)
+            and tissue_gate[1] > tissue_gate[0])
+        if not band_ok:
+            raise ConfigError(f"net '{name}': tissue_gate={tissue_gate!r} must be [low, high] HU, low < high, or null")
         self.noise_guard, self.hu_window = float(noise_guard), (float(hu_window[0]), float(hu_window[1]))
         self.tissue_gate = None if tissue_gate is None else (float(tissue_gate[0]), float(tissue_gate[1]))
 

@@ -77,7 +77,7 @@ def test_gate_is_in_the_onnx_graph() -> None:
         np.testing.assert_allclose(got, net(other).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("bad", [[300, -200], [100], "soft"])
+@pytest.mark.parametrize("bad", [[300, -200], [100], "soft", 5, ["a", "b"]])
 def test_bad_gate_settings_are_config_errors(bad: object) -> None:
     with pytest.raises(ConfigError):
         build_net({"type": "resunet", "channels": [4, 8], "tissue_gate": bad})
