@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CANDIDATES = {
     "ldct_denoise": ("configs/ldct_denoise.yaml", []),
-    "ldct_denoise 16-32-64": ("configs/ldct_denoise.yaml", ["nets.generator.channels=[16,32,64]"]),
+    "ldct_denoise 24-48-96": ("configs/ldct_denoise.yaml", ["nets.generator.channels=[24,48,96]"]),  # shipped before
     "ldct_denoise, doses 0.1-1": ("configs/ldct_denoise.yaml", ["data.dose_pairs.dose_range=[0.1,1.0]"]),
     # unpaired: low-dose sources and full-dose targets drawn independently; CPU-sized as medgan-demo's
     "ldct_cyclegan": (
