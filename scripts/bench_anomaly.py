@@ -11,16 +11,17 @@ calibration slab's file with ``--map`` set (the CLI's code path: the map is fitt
 are set at ``--fpr``), then the calibrated mapper and mask ``detect`` uses. Rows:
 
 - ``intensity``: the baseline, negative log density of locally averaged HU among calibration body voxels;
-- ``median``: net-free (``--map median``), with the CLI's defaults (blob preference ``--open-mm 9``), also
-  with ``--open-mm 0`` (the voxel map) and with ``--polarity bright`` (hyperdense findings only);
+- ``median_hu``: net-free, the CLI's defaults (median residual in HU, soft-tissue region, blob preference
+  ``--open-mm 9``); also with ``--region body``, ``--open-mm 0`` (voxels) and ``--polarity bright``;
+  ``median soft`` is ``--map median`` (per-tissue division) and ``median body`` the previous default;
 - ``restorer <map>``: configs/anomaly.yaml with ``--map residual | tissue | combined``;
 - ``ae`` / ``vae``: configs/anomaly_ae.yaml, anomaly_vae.yaml with ``--map residual``;
-- ``+regions``: the recommended map's masks without regions under ``--min-size-mm3`` (best Dice then
-  sweeps the threshold with the same region filter).
+- ``+grow`` / ``+regions``: the recommended map's masks grown to ``--grow`` of their peak residual, or
+  without regions under ``--min-size-mm3`` (best Dice then sweeps the threshold with the same masks).
 
-The map defaults (median disc 8 mm, opening 9 mm, voxel weight 0.1) were chosen on lesions inserted into
-the calibration slab with the map fitted on the training slab (seeds 0-4); the test slab's draws are seeded
-from ``--first-seed`` (100), fresh ones.
+The defaults were chosen with ``--select``: the map calibrated on the training slab and the lesions in the
+calibration slab (``--first-seed 0``), so the test slab played no part; its draws are seeded from
+``--first-seed`` (100), fresh ones.
 
 Metrics, inside the body, pooled over draws: voxel AUROC, AUPRC (chance = lesion fraction), best Dice (best
 threshold), Dice at the threshold calibrated at ``--fpr`` on the calibration slab, slice AUROC (axial
