@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from medgan.anomaly.maps import parse_polarity, signed_residual, smooth_mm
+from medgan.anomaly.regions import disc_footprint, spacing_of
 from medgan.errors import InputError
 
 
@@ -220,8 +221,6 @@ class LocalMedianRestoration:
     def __call__(self, volume: torch.Tensor, body: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``(residual, restoration)``, both ``(1, X, Y, Z)`` float32 HU."""
         from scipy.ndimage import median_filter
-
-        from medgan.anomaly.regions import disc_footprint, spacing_of
 
         affine = getattr(volume, "affine", torch.eye(4))
         hu = _np3(volume).astype(np.float32)
