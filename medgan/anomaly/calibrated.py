@@ -38,8 +38,9 @@ import torch
 
 from medgan.anomaly.intensity import LocalMedianRestoration, TailCalibrator, TissueErrorNormaliser
 from medgan.anomaly.maps import AnomalyMapper, AnomalyResult, as_map, body_region, parse_polarity
-from medgan.anomaly.regions import soft_tissue_region, spacing_of
+from medgan.anomaly.regions import soft_tissue_region
 from medgan.errors import ConfigError
+from medgan.io.geometry import voxel_spacing
 
 MAP_METHODS = ("residual", "tissue", "median", "median_hu", "combined")
 #: methods that run the model package (``median`` and ``median_hu`` need none)
@@ -228,7 +229,7 @@ def prefer_blobs(values: torch.Tensor, volume: torch.Tensor, config: MapConfig) 
         return values
     from scipy.ndimage import grey_opening
 
-    width = [max(1, round(config.open_mm / s)) for s in spacing_of(volume)[:2]]
+    width = [max(1, round(config.open_mm / s)) for s in voxel_spacing(getattr(volume, "affine", None))[:2]]
     data = values.reshape(values.shape[-3:]).numpy().astype(np.float32)
     opened = grey_opening(data, size=(width[0], width[1], 1), mode="nearest")
     return torch.from_numpy(opened + np.float32(config.voxel_weight) * data).reshape(values.shape)

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from medgan.anomaly.maps import parse_polarity, signed_residual, smooth_mm
-from medgan.anomaly.regions import disc_footprint, spacing_of
+from medgan.anomaly.regions import disc_footprint
 from medgan.errors import InputError
+from medgan.io.geometry import voxel_spacing
 
 
 def _np3(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -224,7 +225,7 @@ class LocalMedianRestoration:
 
         affine = getattr(volume, "affine", torch.eye(4))
         hu = _np3(volume).astype(np.float32)
-        restored = median_filter(hu, footprint=disc_footprint(self.radius_mm, spacing_of(volume)), mode="nearest")
+        restored = median_filter(hu, footprint=disc_footprint(self.radius_mm, voxel_spacing(getattr(volume, "affine", None))), mode="nearest")
         residual = smooth_mm(signed_residual(torch.from_numpy(hu - restored), self.polarity)[None], affine, self.sigma_mm)
         residual = residual * torch.from_numpy(_np3(body).astype(bool))[None]
         return residual, torch.from_numpy(restored)[None]

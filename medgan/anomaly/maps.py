@@ -21,6 +21,7 @@ import torch
 from monai.data import MetaTensor
 
 from medgan.errors import ConfigError, ModelPackageError
+from medgan.io.geometry import voxel_spacing
 
 #: Recipes whose package reconstructs its input (``dae`` trained with ``pairing: single``, ``vae``).
 ANOMALY_RECIPES = ("dae", "vae")
@@ -81,7 +82,7 @@ def smooth_mm(volume: torch.Tensor, affine: torch.Tensor | np.ndarray, sigma_mm:
     volume = torch.as_tensor(volume).float()
     if sigma_mm <= 0:
         return volume
-    spacing = np.linalg.norm(np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)[:3, :3], axis=0)
+    spacing = voxel_spacing(affine)
     return torch.as_tensor(GaussianSmooth(sigma=[sigma_mm / s for s in spacing])(volume)).float()
 
 

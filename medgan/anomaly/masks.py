@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from medgan.errors import ConfigError
+from medgan.io.geometry import voxel_spacing
 
 
 def grow_to_half_max(seeds: np.ndarray, residual: np.ndarray, grow: float) -> np.ndarray:
@@ -84,8 +85,7 @@ def anomaly_mask(anomaly_map: torch.Tensor, body: torch.Tensor, threshold: float
     from monai.transforms import RemoveSmallObjects
 
     affine = getattr(anomaly_map, "affine", None) if affine is None else affine
-    matrix = np.eye(4) if affine is None else np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)
-    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    spacing = voxel_spacing(affine)
     with warnings.catch_warnings():  # MONAI passes skimage's deprecated min_size; the result is the same
         warnings.filterwarnings("ignore", message=".*min_size.*deprecated.*", category=FutureWarning)
         cleaned = RemoveSmallObjects(min_size=min_size_mm3, connectivity=1, by_measure=True, pixdim=spacing)(mask)

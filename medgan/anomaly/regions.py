@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from medgan.io.geometry import voxel_spacing
+
 #: background HU range of soft tissue (fat to enhanced muscle)
 SOFT_HU = (-200.0, 200.0)
 #: voxels below this are gas or lung
@@ -30,13 +32,6 @@ BONE_HU = (150.0, 450.0)
 BACKGROUND_MM = 15.0
 #: width of the partial-volume rim around bone left out, mm
 RIM_MM = 3.0
-
-
-def spacing_of(volume: torch.Tensor) -> np.ndarray:
-    """Voxel spacing (mm) of a ``MetaTensor``'s affine; 1 mm for a plain tensor."""
-    affine = getattr(volume, "affine", None)
-    matrix = np.eye(4) if affine is None else np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)
-    return np.linalg.norm(matrix[:3, :3], axis=0)
 
 
 def disc_footprint(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
@@ -51,7 +46,7 @@ def soft_tissue_region(volume: torch.Tensor) -> torch.Tensor:
     from scipy.ndimage import binary_dilation, median_filter
     from skimage.filters import apply_hysteresis_threshold
 
-    spacing = spacing_of(volume)
+    spacing = voxel_spacing(getattr(volume, "affine", None))
     hu = torch.as_tensor(volume).detach().cpu().numpy().reshape(volume.shape[-3:]).astype(np.float32)
     background = median_filter(hu, footprint=disc_footprint(BACKGROUND_MM, spacing), mode="nearest")
     region = (hu > AIR_HU) & (background > SOFT_HU[0]) & (background < SOFT_HU[1])

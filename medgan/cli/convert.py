@@ -52,10 +52,10 @@ def _body(argv: Sequence[str] | None) -> int:
 
     if not is_pacs_url(args.input) and not Path(args.input).exists():  # answer before importing torch
         raise MissingFileError(f"input '{args.input}' does not exist")
-    import numpy as np
 
     from medgan.io import output_format, read_volume, write_volume
     from medgan.io.atomic import check_writable
+    from medgan.io.geometry import voxel_spacing
 
     # an archive URL is a temporary local folder here: downloaded first, the DICOM output uploaded after
     with pacs_staging(args.input, args.output, args.format or "same", args.calling_aet) as stage:
@@ -65,7 +65,7 @@ def _body(argv: Sequence[str] | None) -> int:
         volume = read_volume(stage.input, series_uid=args.series_uid, nan_fill=args.nan_fill)
         out = write_volume(volume, stage.output, fmt, overwrite=args.overwrite, description=args.description)
         out = stage.finish([out])[0]
-    spacing = np.linalg.norm(volume.affine.numpy()[:3, :3], axis=0)
+    spacing = voxel_spacing(volume.affine)
     print(
         f"wrote {out} ({fmt}): {tuple(volume.shape[1:])} voxels, spacing "
         f"{tuple(round(float(s), 4) for s in spacing)} mm, HU [{volume.min().item():.0f}, {volume.max().item():.0f}]"

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 from medgan.data.patches import AIR_HU, crop, pad_to, random_start, slice_stack
 from medgan.errors import ConfigError
+from medgan.io.geometry import voxel_spacing
 from medgan.transforms.intensity import HUNormalizer
 from medgan.transforms.lowdose import PADDING_HU, CalibrateDosed, RandSimulateLowDosed
 
@@ -55,10 +56,8 @@ def _parse_range(value: Any, name: str, low: float = 0.0, high: float = math.inf
 
 def voxel_size(img: torch.Tensor) -> tuple[float, float, float]:
     """``(x, y, z)`` voxel size in mm from a MetaTensor's affine (1 mm for a plain tensor)."""
-    if not isinstance(img, MetaTensor):
-        return 1.0, 1.0, 1.0
-    cols = torch.linalg.norm(torch.as_tensor(img.affine, dtype=torch.float64)[:3, :3], dim=0)
-    return float(cols[0]), float(cols[1]), float(cols[2])
+    x, y, z = voxel_spacing(img.affine if isinstance(img, MetaTensor) else None)
+    return float(x), float(y), float(z)
 
 
 def resample_inplane(img: torch.Tensor, factor: float, z_factor: int = 1, refine_mode: str = "bilinear") -> torch.Tensor:
@@ -92,7 +91,7 @@ def resample_inplane(img: torch.Tensor, factor: float, z_factor: int = 1, refine
     affine[:3, 1] *= y / size[1]
     meta = {k: v for k, v in img.meta.items() if k != "affine"}
     if volume and z_factor > 1:
-        thickness = meta.get("slice_thickness_mm") or float(torch.linalg.norm(affine[:3, 2]))
+        thickness = meta.get("slice_thickness_mm") or float(voxel_spacing(affine)[2])
         affine[:3, 2] *= z_factor
         meta["slice_thickness_mm"] = float(thickness) * z_factor  # the simulator's photon budget reads it
     return MetaTensor(out, affine=affine, meta=meta)

@@ -25,6 +25,7 @@ from medgan.inference.geometry import upscaled_affine
 from medgan.inference.loading import fixed_size, in_channels, load_generator, net_geometry, probe_net
 from medgan.inference.onnx_export import export_bytes, read_onnx
 from medgan.inference.slabs import SlabInferer
+from medgan.io.geometry import voxel_spacing
 from medgan.transforms.intensity import build_normalizer
 
 ModelSource = str | os.PathLike | tuple[dict[str, Any], dict[str, Any]]
@@ -189,6 +190,6 @@ class Predictor:
             meta.pop(key, None)
         meta["spatial_shape"] = np.asarray(out.shape)
         if "pixdim" in meta:  # keep MONAI's spacing entry truthful after super-resolution
-            meta["pixdim"] = np.concatenate([[1.0], np.linalg.norm(affine[:3, :3], axis=0), np.ones(4)])
+            meta["pixdim"] = np.concatenate([[1.0], voxel_spacing(affine), np.ones(4)])
         meta["medgan_model"] = self.description
         return MetaTensor(out[None], affine=torch.as_tensor(affine, dtype=torch.float64), meta=meta)

@@ -30,6 +30,16 @@ def lps_to_ras(affine: np.ndarray) -> np.ndarray:
 ras_to_lps = lps_to_ras
 
 
+def voxel_spacing(affine: object) -> np.ndarray:
+    """Voxel size in mm along each array axis ``(x, y, z)``: the lengths of a 4×4 affine's first three
+    columns (a NumPy array or a tensor, e.g. a ``MetaTensor``'s ``.affine``); ``None`` gives 1 mm each."""
+    if affine is None:
+        return np.ones(3)
+    if hasattr(affine, "detach"):  # a torch tensor, possibly on a device
+        affine = affine.detach().cpu().numpy()
+    return np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
+
+
 def affine_from_grid(origin: Sequence[float], spacing: Sequence[float], direction: np.ndarray) -> np.ndarray:
     """4×4 voxel→world affine from an ITK-style grid (all in the same world frame).
 
@@ -49,7 +59,7 @@ def grid_from_affine(affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     :func:`affine_from_grid`. Spacing is the length of each column, so it is always positive."""
     affine = np.asarray(affine, dtype=np.float64)
     linear = affine[:3, :3]
-    spacing = np.linalg.norm(linear, axis=0)
+    spacing = voxel_spacing(affine)
     if np.any(spacing <= 0):
         raise ValueError(f"affine has a zero-length voxel axis: spacing {spacing.tolist()}")
     return affine[:3, 3].copy(), spacing, linear / spacing

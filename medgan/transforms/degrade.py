@@ -33,6 +33,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, RandomizableTransform, Resize, SpatialCrop
 
 from medgan.errors import ConfigError
+from medgan.io.geometry import voxel_spacing
 
 
 def _parse_scale(scale: int) -> int:
@@ -121,7 +122,7 @@ def degrade_for_sr(
     if slice_thickness_mm is not None:
         if volume.ndim != 4:
             raise ConfigError("slice_thickness_mm: needs a 3D (C, X, Y, Z) volume, got a 2D slice")
-        spacing_z = float(torch.linalg.norm(torch.as_tensor(volume.affine, dtype=torch.float64)[:3, 2]))
+        spacing_z = float(voxel_spacing(volume.affine)[2])
         out = simulate_slice_thickness(out, float(slice_thickness_mm), spacing_z)
     if slice_scale > 1 and (volume.ndim != 4 or volume.shape[3] < slice_scale):
         raise ConfigError(f"slice_scale: got {slice_scale} for shape {tuple(volume.shape[1:])}, allowed: a 3D volume "

@@ -23,6 +23,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from medgan.errors import ConfigError, InputError
+from medgan.io.geometry import voxel_spacing
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,7 @@ def _parse_range(value: float | Sequence[float], name: str, positive: bool) -> t
 def _volume_parts(volume: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     if volume.ndim != 4 or volume.shape[0] != 1:
         raise InputError(f"expected a (1, X, Y, Z) volume, got shape {tuple(volume.shape)}")
-    affine = getattr(volume, "affine", None)
-    affine = np.eye(4) if affine is None else np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    return volume, spacing
+    return volume, voxel_spacing(getattr(volume, "affine", None))
 
 
 def lesion_weight(shape: Sequence[int], spacing: Sequence[float], lesion: Lesion, edge_mm: float) -> np.ndarray:

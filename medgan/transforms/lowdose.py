@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, RandomizableTransform
 
 from medgan.errors import ConfigError
+from medgan.io.geometry import voxel_spacing
 from medgan.transforms.dose_calibration import (
     CALIBRATION_DOSE,
     DEFAULT_PHOTONS,
@@ -240,9 +242,9 @@ def pixel_size(img: torch.Tensor, default: float | None = None) -> float:
     if default is not None:
         return float(default)
     if isinstance(img, MetaTensor):
-        spacing = torch.linalg.norm(torch.as_tensor(img.affine, dtype=torch.float64)[:-1, :2], dim=0)
+        spacing = voxel_spacing(img.affine)
         # square pixels are assumed by the geometry; the geometric mean keeps the pixel area right
-        return float(torch.sqrt(spacing[0] * spacing[1]))
+        return float(np.sqrt(spacing[0] * spacing[1]))
     return 1.0
 
 
@@ -268,7 +270,7 @@ def slice_thickness(img: torch.Tensor, default: float | None = None) -> float | 
         except (TypeError, ValueError):
             pass
     if img.ndim == 4:
-        return float(torch.linalg.norm(torch.as_tensor(img.affine, dtype=torch.float64)[:-1, 2]))
+        return float(voxel_spacing(img.affine)[2])
     return None
 
 

@@ -17,6 +17,7 @@ from medgan.io.geometry import (
     set_sitk_geometry,
     sitk_lps_affine,
     slice_normal,
+    voxel_spacing,
     zyx_to_xyz,
 )
 
@@ -95,3 +96,16 @@ def test_zyx_to_xyz_is_a_contiguous_transpose(n_x, n_y, n_z):
     as_int = zyx_to_xyz(array.astype(np.int16), np.float32)
     assert as_int.dtype == np.float32
     np.testing.assert_array_equal(as_int, out)
+
+
+def test_voxel_spacing_from_numpy_tensor_or_nothing():
+    import torch
+
+    rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 degrees in-plane
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * np.array([0.48, 0.5, 5.0])
+    affine[:3, 3] = (-120.0, 30.0, 7.5)  # the origin does not count
+    assert np.allclose(voxel_spacing(affine), (0.48, 0.5, 5.0))
+    assert np.allclose(voxel_spacing(torch.as_tensor(affine, dtype=torch.float32)), (0.48, 0.5, 5.0))
+    assert np.allclose(voxel_spacing(-affine), (0.48, 0.5, 5.0))  # flipped axes: lengths stay positive
+    assert voxel_spacing(None).tolist() == [1.0, 1.0, 1.0]
