@@ -23,7 +23,7 @@ D4 = ["nets.discriminator.feature_size=4"]
 TINY = {
     "ldct_cyclegan": ["nets.generator.channels=[4,8]", *D4, "nets.discriminator.num_layers=1",
                       "data.patch_size=[32,32]"],
-    "ldct_cyclegan_3d": ["nets.generator.feature_size=4", "nets.generator.num_res_blocks=1", *D4,
+    "ldct_cyclegan_3d": ["nets.generator.channels=[4,8]", *D4,
                          "nets.discriminator.num_layers=1", "data.patch_size=[16,16,8]", "trainer.limit_val_batches=1"],
     "ldct_pix2pix": ["nets.generator.feature_size=4", "nets.generator.num_downs=3", *D4, "nets.discriminator.num_layers=1",
                      "data.patch_size=[32,32]"],
