@@ -180,8 +180,8 @@ def _piles(dataset: Path, folder: Path) -> tuple[Path, Path]:
 
 def table(rows: dict[str, dict[str, float]]) -> str:
     """The demo's result table: one line per method, RMSE (HU), PSNR (dB) and SSIM in the chest window."""
-    lines = [f"  {'':<24} {'RMSE HU':>8} {'PSNR dB':>8} {'SSIM':>7}"]
-    lines += [f"  {name:<24} {m['rmse']:>8.1f} {m['psnr']:>8.2f} {m['ssim']:>7.3f}" for name, m in rows.items()]
+    lines = [f"  {'':<25} {'RMSE HU':>8} {'PSNR dB':>8} {'SSIM':>7}"]
+    lines += [f"  {name:<25} {m['rmse']:>8.1f} {m['psnr']:>8.2f} {m['ssim']:>7.3f}" for name, m in rows.items()]
     return "\n".join(lines)
 
 
