@@ -3,7 +3,7 @@
 A net trained on pairs with tens of HU of dose noise, shown a scan with little noise (a lossy-compressed
 or high-dose image, 1-3 HU), still removes tens of HU of "noise", which is then anatomy and texture: the
 output is worse than its input. The guard measures the input's noise sigma the way the simulator does
-(:func:`medgan.transforms.noise_level.window_stats` / :func:`~medgan.transforms.noise_level.homogeneous_windows`:
+(:func:`medgan.transforms.noise_level.homogeneous_window_stats`:
 plane-detrended sds of 15x15 windows of homogeneous soft tissue) and shrinks the predicted noise ``r``
 where its local power exceeds that sigma's:
 
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from medgan.transforms.noise_level import MIN_WINDOWS, WINDOW, homogeneous_windows, window_stats
+from medgan.transforms.noise_level import MIN_WINDOWS, WINDOW, homogeneous_window_stats
 
 
 def _hu(source: torch.Tensor, hu_window: Sequence[float]) -> torch.Tensor:
@@ -44,8 +44,8 @@ def noise_sigma_hu(hu: torch.Tensor, quantile: float = 1 / 3) -> torch.Tensor:
     """Noise sigma per slice of ``hu`` ``(B, H, W)``: the ``quantile`` of the soft-tissue window sds
     (structure only adds larger sds, so a low quantile sits at the noise mode); ``inf`` where fewer than
     ``MIN_WINDOWS`` windows qualify. Returns ``(B,)``."""
-    mask = homogeneous_windows(hu, WINDOW).to(hu.device).flatten(1)
-    _, sd = window_stats(hu, WINDOW)
+    mask, sd = homogeneous_window_stats(hu.float(), WINDOW, None)
+    mask = mask.flatten(1)
     values = torch.where(mask, sd.flatten(1), torch.full_like(sd.flatten(1), float("inf")))
     ordered = torch.sort(values, dim=1).values
     count = mask.sum(1)

@@ -123,13 +123,14 @@ def homogeneous_windows(
     is soft tissue can straddle a lung or bone edge, and on slices through the lungs such edge windows
     outnumber the homogeneous ones (the chest CT's upper slabs read 160-260 HU of "noise" instead of ~20).
     """
-    return _homogeneous(_as_slices(reference), window_pixels(pixel_size_mm, window), stride, hu_range)[0]
+    return homogeneous_window_stats(_as_slices(reference), window_pixels(pixel_size_mm, window), stride, hu_range)[0]
 
 
-def _homogeneous(
+def homogeneous_window_stats(
     ref: torch.Tensor, window: int, stride: int | None, hu_range: tuple[float, float] = SOFT_TISSUE_HU
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`homogeneous_windows`' mask and the windows' detrended sds of ``ref`` (computed once)."""
+    """:func:`homogeneous_windows`' mask and the windows' detrended sds (:func:`window_stats`) of ``ref``
+    ``(N, H, W)`` HU, both from one pass of the window statistics."""
     mean, sd = window_stats(ref, window, stride)
     stride = stride or max(1, window // 3)
     highest = F.max_pool2d(ref[:, None], window, stride)[:, 0]
@@ -151,7 +152,7 @@ def noise_per_slice(
     img = _as_slices(image)
     ref = img if reference is None else _as_slices(reference)
     window = window_pixels(pixel_size_mm, window)
-    mask, sd = _homogeneous(ref, window, None)
+    mask, sd = homogeneous_window_stats(ref, window, None)
     if reference is not None:
         sd = window_stats(img, window)[1]
     return {i: _shorth_mode(sd[i][mask[i]]) for i in _rich_slices(mask)}
