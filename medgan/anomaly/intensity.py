@@ -225,7 +225,7 @@ class LocalMedianRestoration:
 
         affine = getattr(volume, "affine", torch.eye(4))
         hu = _np3(volume).astype(np.float32)
-        restored = median_filter(hu, footprint=disc_footprint(self.radius_mm, voxel_spacing(getattr(volume, "affine", None))), mode="nearest")
+        restored = median_filter(hu, footprint=disc_footprint(self.radius_mm, voxel_spacing(affine)), mode="nearest")
         residual = smooth_mm(signed_residual(torch.from_numpy(hu - restored), self.polarity)[None], affine, self.sigma_mm)
         residual = residual * torch.from_numpy(_np3(body).astype(bool))[None]
         return residual, torch.from_numpy(restored)[None]

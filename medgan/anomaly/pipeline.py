@@ -210,7 +210,8 @@ def detect(model: Any, input: str | os.PathLike, output: str | os.PathLike,
         volume = read_volume(plan.input)
         found = mapper(volume)
         mask = anomaly_mask(found.map.as_tensor(), found.body, thresholds.voxel_hu, thresholds.min_size_mm3,
-                            found.map.affine, thresholds.grow, voxel_residual(volume, found, thresholds.map_config))
+                            found.map.affine, thresholds.grow,
+                            voxel_residual(volume, found, thresholds.map_config) if thresholds.grow > 0 else None)
         score = scan_score(found.map, score_cfg, found.body)
         per_slice = slice_scores(found.map, score_cfg, found.body)
         k = int(np.argmax(per_slice))

@@ -190,10 +190,11 @@ def test_bad_flags_are_one_line_too(tmp_path, capsys, ae_package, ct_chest_path,
 
 
 def test_cli_map_choices_are_the_library_s():
-    from medgan.anomaly.calibrated import MAP_METHODS, MapConfig
+    from medgan.anomaly.calibrated import HU_METHODS, MAP_METHODS, MapConfig
     from medgan.cli import anomaly as cli
 
     assert cli.MAP_METHODS == MAP_METHODS and cli.DEFAULT_MAP == MapConfig().method
+    assert cli.HU_METHODS == HU_METHODS
 
 
 def test_median_map_needs_no_model_and_masks_the_lesions(tmp_path, chest, chest_result):
