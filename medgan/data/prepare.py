@@ -12,6 +12,7 @@ through :func:`medgan.io.write_volume`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -196,14 +197,17 @@ def simulate_volume(volume: Any, dose: float, seed: int, **simulator: Any) -> An
     return SimulateLowDosed("image", dose, **simulator).simulate(volume, dose, seed)
 
 
-def describe_simulation(low: Any) -> str:
-    """What a :func:`simulate_volume` result was made with, in one phrase (for a command's output)."""
+def describe_simulation(low: Any, noise_source: str | None = None) -> str:
+    """What a :func:`simulate_volume` result was made with, in one phrase (for a command's output);
+    ``noise_source`` says where a given full-dose noise level came from (e.g. measured once per patient)."""
     from medgan.transforms.lowdose import CALIBRATION_META, DoseCalibration
 
     stored = getattr(low, "meta", {}).get(CALIBRATION_META)
     if stored is None:
         return "absolute mode"
     cal = stored if isinstance(stored, DoseCalibration) else DoseCalibration(**stored)
+    if noise_source is not None:
+        cal = dataclasses.replace(cal, noise_source=noise_source)
     return "relative mode, " + cal.describe()
 
 
@@ -302,9 +306,8 @@ def prepare_ldct(
         # a nested bar over slice batches: one long scan takes minutes at 720 views
         settings = {**simulator, "noise_hu": per_patient.get(patients[case], simulator["noise_hu"])}
         low = simulate_volume(volume, dose, case_seed(seed, case), progress=progress, **settings)
-        calibrations[case] = describe_simulation(low)
-        if patients[case] in per_patient:
-            calibrations[case] = calibrations[case].replace("(given)", "(measured once for the patient)")
+        calibrations[case] = describe_simulation(
+            low, "measured once for the patient" if patients[case] in per_patient else None)
         return low
 
     def work(root: Path) -> dict[str, Any]:
