@@ -117,8 +117,9 @@ def max_time(minutes: float) -> str:
     return f"00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def classical(low: np.ndarray, full: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
-    """Baseline outputs (HU) and seconds for one slice; filters work on HU / 1000."""
+def classical(low: np.ndarray, full: np.ndarray, only: str | None = None) -> dict[str, tuple[np.ndarray, float]]:
+    """Baseline outputs (HU) and seconds for one slice, or for the baseline named ``only``; filters work on
+    HU / 1000."""
     import bm3d
     from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, estimate_sigma
 
@@ -134,6 +135,8 @@ def classical(low: np.ndarray, full: np.ndarray) -> dict[str, tuple[np.ndarray, 
                                                            patch_size=5, patch_distance=6)),
         ("TV Chambolle (weight = estimated sigma)", lambda: denoise_tv_chambolle(x, weight=est)),
     ):
+        if only is not None and name != only:
+            continue
         t = time.perf_counter()
         y = fn()
         out[name] = (np.asarray(y, dtype=np.float32) * 1000.0, time.perf_counter() - t)
