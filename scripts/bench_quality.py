@@ -40,6 +40,8 @@ CANDIDATES = {
     "ldct_denoise": ("configs/ldct_denoise.yaml", []),
     "ldct_denoise 24-48-96": ("configs/ldct_denoise.yaml", ["nets.generator.channels=[24,48,96]"]),  # shipped before
     "ldct_denoise, doses 0.1-1": ("configs/ldct_denoise.yaml", ["data.dose_pairs.dose_range=[0.1,1.0]"]),
+    # scans never resampled finer than their own pixel: the 3 mm chest stays at 3 mm instead of 0.8-1.5 mm
+    "ldct_denoise, no upsampling": ("configs/ldct_denoise.yaml", ["data.dose_pairs.upsample=false"]),
     # unpaired: low-dose sources and full-dose targets drawn independently; CPU-sized as medgan-demo's
     "ldct_cyclegan": (
         "configs/ldct_cyclegan.yaml",

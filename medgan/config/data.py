@@ -45,7 +45,7 @@ class DataConfig(_Section):
     dose_pairs: dict[str, Any] | None = Field(
         None, description="denoising: make training pairs on the fly from the full-dose targets, a calibrated "
         "projection-domain simulation at a random dose after random pixel size / slice thickness, attenuation "
-        "jitter and flips (medgan.data.augment.pair_transforms: dose_range, pixel_range, thickness_range, "
+        "jitter and flips (medgan.data.augment.pair_transforms: dose_range, pixel_range, thickness_range, upsample, "
         "size_multiple, max_size, attenuation_jitter, flips, simulator); null: the prepared pairs as they are")
 
     @field_validator("patch_size")

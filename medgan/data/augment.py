@@ -109,6 +109,8 @@ class RandPixelSized(RandomizableTransform, MapTransform):
         max_size: never resample beyond this many pixels per side (memory / projector size).
         prob: probability of resampling (padding is always done).
         refine_mode: interpolation when the new pixel is finer than the stored one (``bilinear``, ``bicubic``).
+        upsample: if false, a drawn pixel finer than the scan's own is replaced by the scan's (a coarse scan
+            interpolated to fine pixels has no fine anatomy, and would teach a denoiser that fine detail is noise).
     """
 
     def __init__(
@@ -121,9 +123,13 @@ class RandPixelSized(RandomizableTransform, MapTransform):
         prob: float = 1.0,
         allow_missing_keys: bool = False,
         refine_mode: str = "bilinear",
+        upsample: bool = True,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.refine_mode = refine_mode
+        if not isinstance(upsample, bool):
+            raise ConfigError(f"upsample: got {upsample!r}, allowed: true or false")
+        self.upsample = upsample
         RandomizableTransform.__init__(self, prob)
         self.pixel_range = _parse_range(pixel_range, "pixel_range", low=1e-3)
         self.thickness_range = _parse_range(thickness_range, "thickness_range", low=1e-3)
@@ -150,6 +156,8 @@ class RandPixelSized(RandomizableTransform, MapTransform):
             if self._do_transform:
                 lo, hi = self.pixel_range
                 pixel = lo + self._u_pixel * (hi - lo)
+                if not self.upsample:
+                    pixel = max(pixel, px)
                 largest = max(img.shape[1:3])
                 factor = min(px / pixel, self.max_size / largest)
                 self.last_pixel = px / factor
@@ -243,13 +251,14 @@ def pair_transforms(cfg: Mapping[str, Any] | None = None) -> Compose:
     """The on-the-fly pair pipeline from a config dict (keys optional, defaults in brackets):
 
     ``dose_range`` [[0.1, 0.5]], ``pixel_range`` [[0.4, 1.5]] mm (``null``: keep the scan's),
-    ``thickness_range`` [[0.5, 10]] mm, ``size_multiple`` [128], ``max_size`` [512], ``attenuation_jitter``
+    ``thickness_range`` [[0.5, 10]] mm, ``upsample`` [true] (false: never finer than the scan's own pixel),
+    ``size_multiple`` [128], ``max_size`` [512], ``attenuation_jitter``
     [0.02], ``flips`` [true] (random flips and 90° rotations in-plane), ``simulator`` [{}] (photons,
     electronic_noise, views, mode ... of the low-dose simulator).
     """
     cfg = dict(cfg or {})
     simulator = dict(cfg.get("simulator") or {})
-    allowed = {"dose_range", "pixel_range", "thickness_range", "size_multiple", "max_size",
+    allowed = {"dose_range", "pixel_range", "thickness_range", "upsample", "size_multiple", "max_size",
                "attenuation_jitter", "flips", "simulator"}
     unknown = sorted(set(cfg) - allowed)
     if unknown:
@@ -261,6 +270,7 @@ def pair_transforms(cfg: Mapping[str, Any] | None = None) -> Compose:
     steps.append(RandPixelSized(
         "target", pixel_range=pixel or (1e-3, 1e3), thickness_range=cfg.get("thickness_range", (0.5, 10.0)),
         size_multiple=cfg.get("size_multiple", 128), max_size=cfg.get("max_size", 512), prob=1.0 if pixel else 0.0,
+        upsample=cfg.get("upsample", True),
     ))
     jitter = cfg.get("attenuation_jitter", 0.02)
     if jitter:

@@ -57,6 +57,22 @@ def test_random_pixel_size_stays_in_range_and_pads_to_the_multiple() -> None:
         assert all(n % 16 == 0 for n in out.shape[1:])
 
 
+def test_no_upsampling_keeps_a_coarse_scan_at_its_own_pixel() -> None:
+    coarse = RandPixelSized("image", pixel_range=(0.4, 1.5), size_multiple=8, upsample=False)
+    fine = RandPixelSized("image", pixel_range=(0.4, 1.5), size_multiple=8)
+    for seed in range(5):
+        coarse.set_random_state(seed)
+        fine.set_random_state(seed)
+        assert coarse({"image": _phantom(pixel=3.0)})["image"].shape == (1, 24, 24)  # only padded
+        assert coarse.last_pixel == pytest.approx(3.0)
+        fine({"image": _phantom(pixel=3.0)})
+        assert fine.last_pixel < 3.0
+        coarse({"image": _phantom(pixel=0.5)})  # a finer scan is still coarsened within the range
+        assert 0.5 <= coarse.last_pixel <= 1.5
+    with pytest.raises(ConfigError, match="upsample"):
+        RandPixelSized("image", upsample="no")
+
+
 def test_attenuation_jitter_scales_tissue_not_air_or_padding() -> None:
     img = torch.tensor([[[-1000.0, 0.0, 1000.0, -3024.0]]])
     t = RandAttenuationJitterd("image", jitter=0.05)
