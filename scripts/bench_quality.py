@@ -42,6 +42,8 @@ CANDIDATES = {
     "ldct_denoise, doses 0.1-1": ("configs/ldct_denoise.yaml", ["data.dose_pairs.dose_range=[0.1,1.0]"]),
     # scans never resampled finer than their own pixel: the 3 mm chest stays at 3 mm instead of 0.8-1.5 mm
     "ldct_denoise, no upsampling": ("configs/ldct_denoise.yaml", ["data.dose_pairs.upsample=false"]),
+    # the input's measured noise sigma as an extra channel (FFDNet-style, measured not given)
+    "ldct_denoise, noise level input": ("configs/ldct_denoise.yaml", ["nets.generator.noise_level_input=true"]),
     # unpaired: low-dose sources and full-dose targets drawn independently; CPU-sized as medgan-demo's
     "ldct_cyclegan": (
         "configs/ldct_cyclegan.yaml",

@@ -54,13 +54,35 @@ def noise_sigma_hu(hu: torch.Tensor, quantile: float = 1 / 3) -> torch.Tensor:
     return torch.where(count >= MIN_WINDOWS, sigma, torch.full_like(sigma, float("inf")))
 
 
+def source_sigma_hu(source: torch.Tensor, hu_window: Sequence[float]) -> torch.Tensor:
+    """:func:`noise_sigma_hu` of the normalised centre input ``source`` ``(B, 1, H, W)`` (window
+    ``hu_window``): ``(B,)`` HU, ``inf`` where it cannot be measured."""
+    return noise_sigma_hu(_hu(source, hu_window)[:, 0])
+
+
+def noise_level_channel(source: torch.Tensor, hu_window: Sequence[float],
+                        sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """The measured noise level of the normalised centre input ``source`` ``(B, 1, H, W)`` as a constant
+    channel ``(B, 1, H, W)``: ``log2(sigma / 1 HU) / 8`` (0 at 1 HU, 1 at 256 HU), with ``sigma`` from
+    :func:`noise_sigma_hu`, or -1 where the slice (or training patch) has too little soft tissue to measure.
+    A residual denoiser given it can tell a nearly clean scan from a noisy one, which the texture of a
+    patch alone does not tell it reliably (a lossy-compressed slice: a few HU of noise over plateaus).
+    ``sigma`` ``(B,)`` HU, if already measured."""
+    with torch.no_grad():
+        sigma = source_sigma_hu(source, hu_window) if sigma is None else sigma
+        level = torch.log2(sigma.clamp(min=0.5, max=1e4)) / 8.0
+        level = torch.where(torch.isfinite(sigma), level, torch.full_like(level, -1.0))
+    return level[:, None, None, None].expand(source.shape[0], 1, *source.shape[2:]).float()
+
+
 def guard_residual(source: torch.Tensor, residual: torch.Tensor, factor: float,
-                   hu_window: Sequence[float], smooth: int = 9) -> torch.Tensor:
+                   hu_window: Sequence[float], smooth: int = 9, sigma: torch.Tensor | None = None) -> torch.Tensor:
     """Shrink the predicted noise ``residual`` ``(B, C, H, W)`` of the normalised centre input ``source``
     ``(B, 1, H, W)`` (window normalisation ``hu_window`` -> [-1, 1]) to the input's measured noise level
-    times ``factor`` (module docstring); ``smooth`` is the side of the local power's window."""
+    times ``factor`` (module docstring); ``smooth`` is the side of the local power's window; ``sigma``
+    ``(B,)`` HU, if already measured (:func:`noise_sigma_hu`)."""
     half_range = (float(hu_window[1]) - float(hu_window[0])) / 2.0
-    sigma = noise_sigma_hu(_hu(source, hu_window)[:, 0])  # (B,) HU
+    sigma = source_sigma_hu(source, hu_window) if sigma is None else sigma  # (B,) HU
     power = F.avg_pool2d((residual.float() * half_range) ** 2, smooth, stride=1, padding=smooth // 2,
                          count_include_pad=False)
     allowed = (factor * sigma)[:, None, None, None] ** 2

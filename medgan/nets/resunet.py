@@ -21,7 +21,7 @@ from medgan.nets._layers import (
     parse_int,
     parse_spatial_dims,
 )
-from medgan.nets.noise_guard import guard_residual, tissue_gate
+from medgan.nets.noise_guard import guard_residual, noise_level_channel, source_sigma_hu, tissue_gate
 
 
 def parse_channels(value: object, net: str) -> tuple[int, ...]:
@@ -64,6 +64,7 @@ class UShapedDenoiser(nn.Module):
     noise_guard: float = 0.0
     hu_window: tuple[float, float] = (-1024.0, 3071.0)
     tissue_gate: tuple[float, float] | None = None
+    noise_level_input: bool = False
     head: nn.Module
     encoders: nn.ModuleList
     downs: nn.ModuleList
@@ -103,6 +104,18 @@ class UShapedDenoiser(nn.Module):
         self.noise_guard, self.hu_window = float(noise_guard), (float(hu_window[0]), float(hu_window[1]))
         self.tissue_gate = None if tissue_gate is None else (float(tissue_gate[0]), float(tissue_gate[1]))
 
+    def set_noise_level_input(self, noise_level_input: bool, spatial_dims: int, name: str) -> int:
+        """Store whether the net sees its input's measured noise level as an extra channel; returns the
+        number of extra input channels (0 or 1)."""
+        from medgan.errors import ConfigError
+
+        if not isinstance(noise_level_input, bool):
+            raise ConfigError(f"net '{name}': noise_level_input={noise_level_input!r} must be true or false")
+        if noise_level_input and spatial_dims != 2:
+            raise ConfigError(f"net '{name}': noise_level_input works on 2D slices; got spatial_dims={spatial_dims}")
+        self.noise_level_input = noise_level_input
+        return int(noise_level_input)
+
     def zero_tail(self) -> None:
         """Start as the identity (the net predicts zero noise): an untrained net does no harm."""
         nn.init.zeros_(self.tail.weight)
@@ -110,7 +123,12 @@ class UShapedDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``: centre input minus predicted noise."""
-        feats = self.head(x)
+        sigma, x_in = None, x
+        if self.noise_level_input:  # measured once, for the level channel and the guard
+            with torch.no_grad():
+                sigma = source_sigma_hu(centre_channel(x, 1), self.hu_window)
+            x_in = torch.cat([x, noise_level_channel(centre_channel(x, 1), self.hu_window, sigma).to(x.dtype)], 1)
+        feats = self.head(x_in)
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
             feats = encoder(feats)
@@ -123,7 +141,7 @@ class UShapedDenoiser(nn.Module):
         if self.tissue_gate is not None:  # in training too: what the net may change is part of what it learns
             noise = noise * tissue_gate(centre_channel(x, 1), self.hu_window, self.tissue_gate)
         if self.noise_guard and not self.training:
-            noise = guard_residual(centre_channel(x, 1), noise, self.noise_guard, self.hu_window)
+            noise = guard_residual(centre_channel(x, 1), noise, self.noise_guard, self.hu_window, sigma=sigma)
         return centre - noise
 
 
@@ -147,6 +165,9 @@ class ResUNet(UShapedDenoiser):
         tissue_gate: ``[low, high]`` HU: the net changes only pixels whose input's local mean lies in this
             band (training and inference; :func:`medgan.nets.noise_guard.tissue_gate`); ``None`` (default):
             everywhere.
+        noise_level_input: if true, the input's noise sigma, measured per slice the way the guard measures
+            it, is an extra input channel (:func:`medgan.nets.noise_guard.noise_level_channel`; training and
+            inference, FFDNet-style conditioning without a second input). 2D only.
 
     Input ``(B, in_channels, *spatial)`` normalised, each spatial size a multiple of ``2**(levels-1)``
     (``medgan-infer`` pads); output ``(B, out_channels, *spatial)`` = centre input - predicted noise.
@@ -162,12 +183,15 @@ class ResUNet(UShapedDenoiser):
         noise_guard: float = 0.0,
         hu_window: Sequence[float] = (-1024.0, 3071.0),
         tissue_gate: Sequence[float] | None = None,
+        noise_level_input: bool = False,
     ) -> None:
         super().__init__()
         d, in_channels, ch, blocks = self._parse("resunet", spatial_dims, in_channels, out_channels, channels,
                                                  num_res_blocks)
         self.set_guard(noise_guard, hu_window, d, "resunet", tissue_gate)
-        self.head = nn.Sequential(conv(d)(in_channels, ch[0], kernel_size=3, padding=1), nn.ReLU(inplace=True))
+        extra = self.set_noise_level_input(noise_level_input, d, "resunet")
+        self.head = nn.Sequential(conv(d)(in_channels + extra, ch[0], kernel_size=3, padding=1),
+                                  nn.ReLU(inplace=True))
         self.encoders = nn.ModuleList(
             [nn.Sequential(*[ResBlock(d, c) for _ in range(blocks)]) for c in ch[:-1]]
         )

@@ -11,7 +11,7 @@ import torch
 
 from medgan.errors import ConfigError
 from medgan.nets import build_net
-from medgan.nets.noise_guard import guard_residual, noise_sigma_hu
+from medgan.nets.noise_guard import guard_residual, noise_level_channel, noise_sigma_hu
 
 HU_WINDOW = (-1024.0, 3071.0)
 HALF = (HU_WINDOW[1] - HU_WINDOW[0]) / 2
@@ -77,3 +77,37 @@ def test_guarded_net_in_eval_only_and_the_onnx_graph_agrees() -> None:
 def test_bad_guard_settings_are_config_errors(bad: dict) -> None:
     with pytest.raises(ConfigError):
         build_net({"type": "nafnet", "channels": [4, 8], **bad})
+
+
+def test_noise_level_channel_tells_clean_from_noisy_and_is_in_the_onnx_graph() -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    clean, noisy = to_norm(tissue(2.0, size=64)[0]), to_norm(tissue(40.0, size=64, seed=1)[0])
+    air = to_norm(torch.full((1, 1, 64, 64), -1000.0))
+    level = noise_level_channel(torch.cat([clean, noisy, air]), HU_WINDOW)
+    assert level.shape == (3, 1, 64, 64) and bool((level == level[:, :, :1, :1]).all())  # constant per slice
+    assert level[0, 0, 0, 0].item() == pytest.approx(1 / 8, abs=0.03)  # log2(2 HU) / 8
+    assert level[1, 0, 0, 0].item() == pytest.approx(np.log2(40) / 8, abs=0.03)
+    assert level[2, 0, 0, 0].item() == -1.0  # no soft tissue: "unknown", apart from every measured level
+    torch.manual_seed(0)
+    net = build_net({"type": "resunet", "channels": [4, 8], "noise_level_input": True}).eval()
+    assert net.head[0].in_channels == 2
+    torch.nn.init.normal_(net.tail.weight, std=0.05)
+    with torch.no_grad():
+        a = net(clean)
+        net.head[0].weight[:, 1] = 0.0  # the same net blind to the level channel gives another output
+        assert not torch.allclose(a, net(clean))
+        torch.nn.init.normal_(net.head[0].weight[:, 1:], std=0.5)
+    buf = io.BytesIO()
+    torch.onnx.export(net, (noisy,), buf, input_names=["image"], dynamic_axes={"image": {0: "b", 2: "h", 3: "w"}},
+                      dynamo=False, opset_version=17)
+    other = torch.cat([clean, noisy])
+    got = onnxruntime.InferenceSession(buf.getvalue()).run(None, {"image": other.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(other).numpy(), atol=1e-5)
+
+
+def test_noise_level_input_is_2d_only_and_a_bool() -> None:
+    with pytest.raises(ConfigError, match="noise_level_input"):
+        build_net({"type": "resunet", "channels": [4, 8], "noise_level_input": True, "spatial_dims": 3})
+    with pytest.raises(ConfigError, match="noise_level_input"):
+        build_net({"type": "resunet", "channels": [4, 8], "noise_level_input": "yes"})
