@@ -151,6 +151,18 @@ def speed(args: argparse.Namespace) -> None:
           f"scikit-image {sigma_sk:.2f} HU (ratio {sigma_ours / sigma_sk:.3f})")
 
 
+def air_peaks(image: object, full: object) -> list[float | None]:
+    """NPS peaks of ``image`` in air inside the field of view of the full-dose scan ``full`` (noise with no
+    anatomy under it), ROI 16 / 24 / 32 pixels; None where fewer than 8 ROIs fit."""
+    from medgan.transforms.noise_level import nps_peak_frequency, scan_nps
+
+    out: list[float | None] = []
+    for roi in (16, 24, 32):
+        freq, power, count = scan_nps(image, full, roi=roi, region="air")
+        out.append(nps_peak_frequency(freq, power) if count >= 8 else None)
+    return out
+
+
 def real(args: argparse.Namespace) -> None:
     from pydicom.data import get_testdata_file
 
@@ -169,8 +181,9 @@ def real(args: argparse.Namespace) -> None:
     print(f"load average {os.getloadavg()[0]:.1f}; NPS: homogeneous soft-tissue ROIs of 16 and 24 pixels, quadratic "
           "removed, the same ROIs for scan and added noise")
     print("| scan | filter fit | dose | sigma_FD HU | sigma_add / sigma_FD | sqrt(1/a-1) | ratio / expected | "
-          "mean shift HU | texture scan / noise | NPS peak scan / noise, ROI 16 | ROI 24 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "mean shift HU | texture scan / noise | NPS peak scan / noise, ROI 16 | ROI 24 | "
+          "in air, ROI 16 / 24 / 32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in ("693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "chest"):
         if name == "chest":
             import slicerio
@@ -184,6 +197,8 @@ def real(args: argparse.Namespace) -> None:
         soft = homogeneous_windows(full, pixel_size_mm=px)
         texture_fd = difference_ratio(full, pixel_size_mm=px)
         scan_peaks = [nps_peak_frequency(*scan_nps(full, roi=roi, pixel_size_mm=px)[:2]) for roi in (16, 24)]
+
+        scan_air = air_peaks(full, full)
         for fit in ("auto", "auto-nps"):
             for dose in (0.5, 0.25, 0.1):
                 vol.meta.pop(CALIBRATION_META, None)  # each fit calibrates afresh
@@ -193,11 +208,13 @@ def real(args: argparse.Namespace) -> None:
                 shift = float(window_stats(added, window_pixels(px))[0][soft].mean())
                 peaks = [nps_peak_frequency(*scan_nps(added, full, roi=roi, pixel_size_mm=px)[:2]) for roi in (16, 24)]
                 expected = np.sqrt(1 / dose - 1)
+                air = " / ".join("n/a" if a is None or b is None else f"{a:.3f}/{b:.3f} ({b / a:.2f})"
+                                 for a, b in zip(scan_air, air_peaks(added, full)))
                 print(f"| {name} | {fit} | {dose} | {sigma_fd:.2f} | {ratio:.3f} | {expected:.3f} | "
                       f"{ratio / expected:.3f} | {shift:+.2f} | {texture_fd:.2f} / "
                       f"{difference_ratio(added, full, pixel_size_mm=px):.2f} | {scan_peaks[0]:.3f} / {peaks[0]:.3f} "
                       f"({peaks[0] / scan_peaks[0]:.2f}) | {scan_peaks[1]:.3f} / {peaks[1]:.3f} "
-                      f"({peaks[1] / scan_peaks[1]:.2f}) |")
+                      f"({peaks[1] / scan_peaks[1]:.2f}) | {air} |")
             print(f"  {name} ({px:.2f} mm pixels), {fit}: {sim.last_calibration.describe()}")
 
 

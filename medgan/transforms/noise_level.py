@@ -298,6 +298,9 @@ def _detrend(rois: torch.Tensor, order: int = 2) -> torch.Tensor:
     return (flat - (basis @ coeff).T).reshape(rois.shape).float()
 
 
+AIR_HU = (-1150.0, -850.0)  # air inside the field of view: above every scanner's padding, below lung
+
+
 def homogeneous_rois(
     image: torch.Tensor | np.ndarray,
     reference: torch.Tensor | np.ndarray | None = None,
@@ -306,21 +309,34 @@ def homogeneous_rois(
     *,
     pixel_size_mm: float | None = None,
     order: int = 2,
+    region: str = "soft",
 ) -> torch.Tensor:
-    """Detrended ``(K, roi, roi)`` regions of ``image`` where ``reference`` is homogeneous soft tissue.
+    """Detrended ``(K, roi, roi)`` regions of ``image`` where ``reference`` is homogeneous.
 
-    The regions are the windows :func:`homogeneous_windows` accepts on ``reference`` (soft-tissue mean, no
+    ``region="soft"``: the windows :func:`homogeneous_windows` accepts on ``reference`` (soft-tissue mean, no
     lung, air or bone pixel, not a plateau; here ``roi`` pixels wide on a half-overlapping grid) whose
     detrended sd is also at most ``max_sd_factor`` times the reference's noise sigma (no organ boundary
-    inside). The same regions are cut from ``image``, so the NPS of a simulation's added noise is measured
-    where the full-dose scan's is. Each region is detrended by a polynomial of ``order`` (:func:`_detrend`).
+    inside). ``region="air"``: windows whose every reference pixel lies in ``AIR_HU`` (air inside the field
+    of view, away from the body, the table and the padding outside the reconstruction circle) and whose
+    detrended sd is at most twice the median of such windows: noise with no anatomy under it. The same
+    regions are cut from ``image``, so the NPS of a simulation's added noise is measured where the
+    full-dose scan's is. Each region is detrended by a polynomial of ``order`` (:func:`_detrend`).
     """
+    if region not in ("soft", "air"):
+        raise ValueError(f"region: got {region!r}, allowed: 'soft', 'air'")
     img = _as_slices(image)
     ref = img if reference is None else _as_slices(reference)
-    sigma = estimate_noise_hu(ref, pixel_size_mm=pixel_size_mm)
     step = max(1, roi // 2)
-    keep = homogeneous_windows(ref, roi, step)
-    keep &= window_stats(ref, roi, step)[1] <= max_sd_factor * sigma
+    if region == "soft":
+        sigma = estimate_noise_hu(ref, pixel_size_mm=pixel_size_mm)
+        keep = homogeneous_windows(ref, roi, step)
+        keep &= window_stats(ref, roi, step)[1] <= max_sd_factor * sigma
+    else:
+        inside = ((ref >= AIR_HU[0]) & (ref <= AIR_HU[1])).float()[:, None]
+        keep = F.avg_pool2d(inside, roi, step)[:, 0] >= 1.0
+        sd = window_stats(ref, roi, step)[1]
+        if bool(keep.any()):
+            keep &= sd <= 2.0 * sd[keep].median()
     n, gy, gx = torch.nonzero(keep, as_tuple=True)
     if n.numel() == 0:
         return img.new_zeros((0, roi, roi))
@@ -337,8 +353,10 @@ def scan_nps(
     *,
     pixel_size_mm: float | None = None,
     order: int = 2,
+    region: str = "soft",
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Radially averaged NPS of ``image`` over detrended homogeneous ROIs (:func:`homogeneous_rois`).
+    """Radially averaged NPS of ``image`` over detrended homogeneous ROIs (:func:`homogeneous_rois`, in
+    soft tissue or in air: ``region``).
 
     ROIs are ``roi`` pixels square (default 32, or 16 for slices smaller than 256), each zero-padded to
     ``pad * roi`` (finer frequency sampling of the same spectrum).
@@ -348,7 +366,7 @@ def scan_nps(
     """
     if roi is None:
         roi = 32 if min(_as_slices(image).shape[-2:]) >= 256 else 16
-    rois = homogeneous_rois(image, reference, roi, pixel_size_mm=pixel_size_mm, order=order)
+    rois = homogeneous_rois(image, reference, roi, pixel_size_mm=pixel_size_mm, order=order, region=region)
     if len(rois) == 0:
         return np.zeros(0), np.zeros(0), 0
     return (*radial_power(rois, roi, pad), len(rois))

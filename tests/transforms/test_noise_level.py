@@ -104,3 +104,27 @@ def test_noise_per_slice_is_the_estimate_of_each_slice():
         assert sigma == pytest.approx(estimate_noise_hu(scan[i], pixel_size_mm=0.8))
     added = noise_per_slice(scan - anatomy, scan, pixel_size_mm=0.8)  # windows chosen on the scan
     assert added[2] == pytest.approx(estimate_noise_hu(scan[2] - anatomy[2], scan[2], pixel_size_mm=0.8))
+
+
+def test_air_rois_measure_the_noise_outside_the_body_and_nowhere_else():
+    from medgan.transforms.noise_level import homogeneous_rois
+
+    gen = torch.Generator().manual_seed(5)
+    white = torch.randn((2, 128, 128), generator=gen)
+    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+    kernel = (kernel[:, None] * kernel[None, :] / 256)[None, None]
+    smooth = torch.nn.functional.conv2d(white[:, None], kernel, padding=2)[:, 0]
+    scan = torch.full((2, 128, 128), -1000.0)
+    scan[:, :, 64:] = 40.0  # body on the right half, air on the left
+    scan[:, :, :8] = -3024.0  # padding outside the reconstruction circle
+    peaks = {}
+    for name, noise in (("white", white), ("smooth", smooth)):
+        noisy = scan + noise * (10 / noise.std())
+        rois = homogeneous_rois(noisy, roi=16, region="air")
+        assert len(rois) > 10 and rois.abs().max() < 100  # no body, no padding edge in any ROI
+        freq, power, count = scan_nps(noisy, roi=16, region="air")
+        peaks[name] = nps_peak_frequency(freq, power)
+    assert peaks["smooth"] < 0.6 * peaks["white"], peaks
+    assert len(homogeneous_rois(scan[:, :, 64:] + 10 * white[:, :, 64:], roi=16, region="air")) == 0
+    with pytest.raises(ValueError, match="region"):
+        homogeneous_rois(scan, roi=16, region="lung")
