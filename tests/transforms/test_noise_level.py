@@ -54,14 +54,17 @@ def test_plateaus_and_air_are_not_measurements():
         estimate_noise_hu(torch.full((1, 64, 64), -1000.0) + torch.randn(1, 64, 64))
 
 
-def test_nps_peak_tells_smooth_from_sharp_noise():
-    gen = torch.Generator().manual_seed(2)
-    white = torch.randn((4, 128, 128), generator=gen)
+def _white_and_smooth(shape: tuple[int, int, int], seed: int) -> dict[str, torch.Tensor]:
+    """White noise and the same noise smoothed by a 5x5 binomial kernel (an NPS peaking lower)."""
+    white = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
     kernel = (kernel[:, None] * kernel[None, :] / 256)[None, None]
-    smooth = torch.nn.functional.conv2d(white[:, None], kernel, padding=2)[:, 0]
+    return {"white": white, "smooth": torch.nn.functional.conv2d(white[:, None], kernel, padding=2)[:, 0]}
+
+
+def test_nps_peak_tells_smooth_from_sharp_noise():
     peaks = {}
-    for name, noise in (("white", white), ("smooth", smooth)):
+    for name, noise in _white_and_smooth((4, 128, 128), 2).items():
         noise = 40 + noise * (10 / noise.std())
         freq, power, count = scan_nps(noise, roi=32)
         assert count > 20
@@ -109,22 +112,18 @@ def test_noise_per_slice_is_the_estimate_of_each_slice():
 def test_air_rois_measure_the_noise_outside_the_body_and_nowhere_else():
     from medgan.transforms.noise_level import homogeneous_rois
 
-    gen = torch.Generator().manual_seed(5)
-    white = torch.randn((2, 128, 128), generator=gen)
-    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
-    kernel = (kernel[:, None] * kernel[None, :] / 256)[None, None]
-    smooth = torch.nn.functional.conv2d(white[:, None], kernel, padding=2)[:, 0]
+    noises = _white_and_smooth((2, 128, 128), 5)
     scan = torch.full((2, 128, 128), -1000.0)
     scan[:, :, 64:] = 40.0  # body on the right half, air on the left
     scan[:, :, :8] = -3024.0  # padding outside the reconstruction circle
     peaks = {}
-    for name, noise in (("white", white), ("smooth", smooth)):
+    for name, noise in noises.items():
         noisy = scan + noise * (10 / noise.std())
         rois = homogeneous_rois(noisy, roi=16, region="air")
         assert len(rois) > 10 and rois.abs().max() < 100  # no body, no padding edge in any ROI
         freq, power, count = scan_nps(noisy, roi=16, region="air")
         peaks[name] = nps_peak_frequency(freq, power)
     assert peaks["smooth"] < 0.6 * peaks["white"], peaks
-    assert len(homogeneous_rois(scan[:, :, 64:] + 10 * white[:, :, 64:], roi=16, region="air")) == 0
+    assert len(homogeneous_rois(scan[:, :, 64:] + 10 * noises["white"][:, :, 64:], roi=16, region="air")) == 0
     with pytest.raises(ValueError, match="region"):
         homogeneous_rois(scan, roi=16, region="lung")
