@@ -44,6 +44,9 @@ CANDIDATES = {
     "ldct_denoise, no upsampling": ("configs/ldct_denoise.yaml", ["data.dose_pairs.upsample=false"]),
     # the input's measured noise sigma as an extra channel (FFDNet-style, measured not given)
     "ldct_denoise, noise level input": ("configs/ldct_denoise.yaml", ["nets.generator.noise_level_input=true"]),
+    # ... and nearly clean inputs in training, which the level channel lets the net tell from noisy ones
+    "ldct_denoise, noise level input, doses 0.1-1": (
+        "configs/ldct_denoise.yaml", ["nets.generator.noise_level_input=true", "data.dose_pairs.dose_range=[0.1,1.0]"]),
     # unpaired: low-dose sources and full-dose targets drawn independently; CPU-sized as medgan-demo's
     "ldct_cyclegan": (
         "configs/ldct_cyclegan.yaml",
